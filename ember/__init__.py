@@ -1,0 +1,56 @@
+"""ember: a PyTorch-style deep-learning framework whose heart is a compiler.
+
+``import ember as torch`` runs ordinary PyTorch tensor code: the same names, defaults and errors.
+"""
+
+from __future__ import annotations
+
+from . import backends, cuda
+from .tensor import FAMILIES as _FAMILIES
+from .tensor import Size, Tensor, device
+from .tensor.dtypes import (
+    bfloat16,
+    bool,
+    can_cast,
+    double,
+    dtype,
+    float,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    promote_types,
+    result_type,
+    set_default_dtype,
+    short,
+    uint8,
+)
+
+__version__ = "0.1.0"
+
+
+def _export_families() -> None:
+    namespace = globals()
+    for family in _FAMILIES:
+        for name in family.__all__:
+            namespace[name] = getattr(family, name)
+
+
+_export_families()
+
+
+def is_tensor(obj: object) -> bool:
+    """True when ``obj`` is an ember Tensor."""
+    return isinstance(obj, Tensor)
+
+
+def numel(input: Tensor) -> int:
+    """The number of elements of ``input``."""
+    return input.numel()

@@ -1,0 +1,53 @@
+"""The CPU backend: storage is a flat NumPy array and kernels are NumPy calls on strided views of it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Allocator, Backend, register_backend
+
+
+def contiguous_strides(shape: tuple) -> tuple:
+    """Row-major element strides for ``shape`` (PyTorch gives size-1 dims the stride they would have)."""
+    strides = []
+    acc = 1
+    for size in reversed(shape):
+        strides.append(acc)
+        acc *= max(size, 1)
+    return tuple(reversed(strides))
+
+
+class CPUAllocator(Allocator):
+    def empty(self, numel: int, np_dtype: np.dtype) -> np.ndarray:
+        return np.empty(numel, dtype=np_dtype)
+
+    def from_host(self, array: np.ndarray) -> np.ndarray:
+        return np.array(array, copy=True, order="C").reshape(-1)
+
+    def to_host(self, buffer: np.ndarray) -> np.ndarray:
+        return buffer
+
+
+class CPUBackend(Backend):
+    device_type = "cpu"
+
+    def __init__(self):
+        self.allocator = CPUAllocator()
+
+    def view(self, buffer: np.ndarray, shape: tuple, stride: tuple, offset: int) -> np.ndarray:
+        itemsize = buffer.itemsize
+        return np.ndarray(
+            shape, dtype=buffer.dtype, buffer=buffer, offset=offset * itemsize, strides=[s * itemsize for s in stride]
+        )
+
+    def adopt(self, array: np.ndarray, np_dtype: np.dtype) -> tuple[np.ndarray, tuple, tuple]:
+        # Ufuncs return NumPy scalars for 0-d inputs; kernels may compute in a wider type than the rule says.
+        if type(array) is not np.ndarray or array.dtype != np_dtype or not array.flags.c_contiguous:
+            # asarray, not ascontiguousarray: the latter turns 0-d results into shape (1,).
+            array = np.asarray(array, dtype=np_dtype, order="C")
+        shape = array.shape
+        return array.reshape(-1), shape, contiguous_strides(shape)
+
+
+CPU_BACKEND = CPUBackend()
+register_backend(CPU_BACKEND)

@@ -1,0 +1,1 @@
+"""Op families: each module defines primitive ops with defop, their public functions and Tensor methods."""

@@ -1,0 +1,3 @@
+"""(filled in by its family owner)"""
+
+__all__: list[str] = []

@@ -1,0 +1,95 @@
+"""The op registry: every primitive op is defined once, here, as an :class:`OpDef`.
+
+An op's definition holds everything each layer needs from it:
+
+* ``infer``: the shape and dtype rule. Called with the op's operands (tensors, scalars) and attributes,
+  it validates them (errors name the operands) and returns the output :class:`Meta` (or a tuple of
+  them). A shape of None marks a data-dependent output (nonzero, masked_select).
+* ``kernels``: the eager kernel per device type. The CPU kernel takes NumPy arrays and Python values
+  and returns fresh NumPy arrays; the CUDA backend adds ``kernels['cuda']`` in the same definition.
+* ``view``: for view ops, the metadata rule ``(tensor, *args) -> (shape, stride, offset)``; no kernel.
+* ``backward`` and ``lowerings``: filled in by autograd and by the code generators, in the op's own
+  module, so no call site changes when they arrive.
+
+Ops are defined by family in ``ember/tensor/ops/*.py`` with :func:`defop`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .dtypes import dtype
+
+
+class Meta(NamedTuple):
+    """The static description of one op output: its shape (None when data-dependent) and dtype."""
+
+    shape: tuple | None
+    dtype: dtype
+
+
+COMPUTE, VIEW, INPLACE = "compute", "view", "inplace"
+
+
+@dataclass(eq=False)
+class OpDef:
+    """One primitive op. See the module docstring for the role of each field."""
+
+    name: str
+    infer: Callable[..., Meta | tuple[Meta, ...]]
+    kind: str = COMPUTE
+    kernels: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    view: Callable[..., tuple[tuple, tuple, int]] | None = None
+    backward: Callable[..., Any] | None = None
+    lowerings: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    doc: str = ""
+
+    def __repr__(self) -> str:
+        return f"OpDef({self.name!r}, kind={self.kind!r})"
+
+
+OPS: dict[str, OpDef] = {}
+
+
+def defop(
+    name: str,
+    infer: Callable[..., Meta | tuple[Meta, ...]] | None,
+    *,
+    cpu: Callable[..., Any] | None = None,
+    kind: str = COMPUTE,
+    view: Callable[..., tuple[tuple, tuple, int]] | None = None,
+    doc: str = "",
+) -> OpDef:
+    """Define and register a primitive op. ``cpu`` is its NumPy kernel; view ops give ``view`` instead."""
+    if name in OPS:
+        raise ValueError(f"op {name!r} is defined twice")
+    if kind == VIEW:
+        if view is None:
+            raise ValueError(f"view op {name!r} needs a view rule")
+        if infer is None:
+            infer = _infer_from_view(view)
+    if kind != VIEW and cpu is None:
+        raise ValueError(f"op {name!r} needs a CPU kernel")
+    op = OpDef(name=name, infer=infer, kind=kind, view=view, doc=doc)
+    if cpu is not None:
+        op.kernels["cpu"] = cpu
+    OPS[name] = op
+    return op
+
+
+def _infer_from_view(view: Callable[..., tuple[tuple, tuple, int]]) -> Callable[..., Meta]:
+    """A view's shape rule is its view rule's shape; the dtype is the base's."""
+
+    def infer(base: Any, *args: Any, **attrs: Any) -> Meta:
+        return Meta(view(base, *args, **attrs)[0], base.dtype)
+
+    return infer
+
+
+def get_op(name: str) -> OpDef:
+    try:
+        return OPS[name]
+    except KeyError:
+        raise KeyError(f"no primitive op named {name!r}") from None

@@ -1,0 +1,1 @@
+"""Data utilities, imported as in PyTorch: ``ember.utils.data``."""
