@@ -40,8 +40,9 @@ class Backend(ABC):
         """The kernel-side array for a strided window (strides and offset in elements) of ``buffer``."""
 
     @abstractmethod
-    def adopt(self, array: Any, np_dtype: np.dtype) -> tuple[Any, tuple, tuple]:
-        """Take a kernel's fresh output as ``np_dtype``: returns (flat buffer, shape, element strides)."""
+    def adopt(self, array: Any, np_dtype: np.dtype) -> tuple[Any, tuple, tuple, Any]:
+        """Take a kernel's fresh output as ``np_dtype``: returns (storage buffer, shape, element strides, the
+        kernel-side array for that contiguous window)."""
 
 
 _BACKENDS: dict[str, Backend] = {}

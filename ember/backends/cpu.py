@@ -7,14 +7,23 @@ import numpy as np
 from .base import Allocator, Backend, register_backend
 
 
+_STRIDES_CACHE: dict[tuple, tuple] = {}
+
+
 def contiguous_strides(shape: tuple) -> tuple:
     """Row-major element strides for ``shape`` (PyTorch gives size-1 dims the stride they would have)."""
+    found = _STRIDES_CACHE.get(shape)
+    if found is not None:
+        return found
     strides = []
     acc = 1
     for size in reversed(shape):
         strides.append(acc)
         acc *= max(size, 1)
-    return tuple(reversed(strides))
+    found = tuple(reversed(strides))
+    if len(_STRIDES_CACHE) < 4096:
+        _STRIDES_CACHE[shape] = found
+    return found
 
 
 class CPUAllocator(Allocator):
@@ -40,13 +49,14 @@ class CPUBackend(Backend):
             shape, dtype=buffer.dtype, buffer=buffer, offset=offset * itemsize, strides=[s * itemsize for s in stride]
         )
 
-    def adopt(self, array: np.ndarray, np_dtype: np.dtype) -> tuple[np.ndarray, tuple, tuple]:
+    def adopt(self, array: np.ndarray, np_dtype: np.dtype) -> tuple[np.ndarray, tuple, tuple, np.ndarray]:
         # Ufuncs return NumPy scalars for 0-d inputs; kernels may compute in a wider type than the rule says.
         if type(array) is not np.ndarray or array.dtype != np_dtype or not array.flags.c_contiguous:
             # asarray, not ascontiguousarray: the latter turns 0-d results into shape (1,).
             array = np.asarray(array, dtype=np_dtype, order="C")
         shape = array.shape
-        return array.reshape(-1), shape, contiguous_strides(shape)
+        # The C-contiguous array itself is the storage buffer (any shape serves as a buffer); no flattening.
+        return array, shape, contiguous_strides(shape), array
 
 
 CPU_BACKEND = CPUBackend()

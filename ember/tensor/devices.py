@@ -41,8 +41,6 @@ class device:  # noqa: N801 - PyTorch's public name
         if index is not None:
             if not isinstance(index, int) or isinstance(index, bool) or index < 0:
                 raise RuntimeError(f"Device index must be a non-negative integer, got {index!r}")
-            if dev_type == "cpu" and index != 0:
-                raise RuntimeError(f"CPU device index must be -1 or zero, got {index}")
         self.type = dev_type
         self.index = index
 
@@ -67,14 +65,26 @@ class device:  # noqa: N801 - PyTorch's public name
 
 
 CPU = device("cpu")
+_INTERNED: dict[object, device] = {"cpu": CPU}
 
 
 def as_device(value: str | device | int | None) -> device:
-    """Normalise a user's ``device=`` argument (None means the CPU, an int means that CUDA index)."""
+    """Normalise a user's ``device=`` argument (None means the CPU, an int means that CUDA index).
+
+    Equal devices come back as one shared object, so the dispatcher's same-device check is an identity test.
+    """
     if value is None:
         return CPU
+    key = value if isinstance(value, str) else (value.type, value.index) if isinstance(value, device) else None
+    found = _INTERNED.get(key) if key is not None else None
+    if found is not None:
+        return found
     if isinstance(value, device):
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return device("cuda", value)
-    return device(value)
+        dev = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        dev = device("cuda", value)
+    else:
+        dev = device(value)
+    if len(_INTERNED) < 64:
+        _INTERNED[key if key is not None else (dev.type, dev.index)] = dev
+    return dev

@@ -37,23 +37,17 @@ def add_dispatch_hook(hook: DispatchHook) -> HookHandle:
     return HookHandle(hook)
 
 
-def _operand_device(op: OpDef, operands: tuple, explicit: device | None) -> device:
-    found = None
+def _device_error(op: OpDef, operands: tuple) -> RuntimeError:
+    found = []
     for pos, value in enumerate(operands):
         items = value if isinstance(value, list | tuple) else (value,)
-        for item in items:
-            if isinstance(item, Tensor):
-                dev = item._storage.device
-                if found is None:
-                    found, first = dev, pos
-                elif dev != found:
-                    raise RuntimeError(
-                        f"{op.name}: expected all tensors to be on the same device, but found at least two "
-                        f"devices, {found} (operand {first}) and {dev} (operand {pos})"
-                    )
-    if found is None:
-        return as_device(explicit)
-    return found
+        found.extend((pos, item.device) for item in items if isinstance(item, Tensor))
+    (pos_a, dev_a) = found[0]
+    pos_b, dev_b = next((p, d) for p, d in found if d != dev_a)
+    return RuntimeError(
+        f"{op.name}: expected all tensors to be on the same device, but found at least two devices, "
+        f"{dev_a} (operand {pos_a}) and {dev_b} (operand {pos_b})"
+    )
 
 
 def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **attrs: Any) -> Any:
@@ -61,46 +55,62 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
 
     ``device`` only places ops without tensor operands (creation ops); it is never part of the op.
     """
-    dev = _operand_device(op, operands, device)
+    # One pass finds the device and the kernel-side arrays; this loop is the eager hot path.
+    dev = None
+    arrays = []
+    for value in operands:
+        if isinstance(value, Tensor):
+            value_dev = value._storage.device
+            if dev is None:
+                dev = value_dev
+            elif value_dev is not dev and value_dev != dev:
+                raise _device_error(op, operands)
+            arrays.append(value._np if value._np is not None else value._array())
+        elif type(value) in (list, tuple) and value and isinstance(value[0], Tensor):
+            for item in value:
+                item_dev = item._storage.device
+                if dev is None:
+                    dev = item_dev
+                elif item_dev is not dev and item_dev != dev:
+                    raise _device_error(op, operands)
+            arrays.append([item._array() for item in value])
+        else:
+            arrays.append(value)
+    if dev is None:
+        dev = as_device(device)
     if op.kind == VIEW:
         # The view rule validates and computes the shape itself; its infer is derived from it.
         base = operands[0]
         shape, stride, offset = op.view(*operands, **attrs)
-        out = Tensor._make(base._storage, shape, stride, offset, base.dtype)
+        out = Tensor._make(base._storage, shape, stride, offset, base._dtype)
     else:
         meta = op.infer(*operands, **attrs)
-        storage_backend = get_backend(dev.type)
         kernel = op.kernels.get(dev.type)
         if kernel is None:
+            get_backend(dev.type)
             raise NotImplementedError(f"op '{op.name}' has no kernel for device '{dev}'")
-        arrays = [_kernel_value(v) for v in operands]
         result = kernel(*arrays, **attrs)
         if op.kind == INPLACE:
             out = operands[0]
             out._storage.version += 1
-        elif isinstance(meta, Meta):
-            out = _wrap(op, result, meta, dev, storage_backend)
+        elif type(meta) is Meta:
+            out = _wrap(op, result, meta, dev)
         else:
-            out = tuple(_wrap(op, r, m, dev, storage_backend) for r, m in zip(result, meta, strict=True))
+            out = tuple(_wrap(op, r, m, dev) for r, m in zip(result, meta, strict=True))
     if _hooks:
         for hook in tuple(_hooks):
             hook(op, operands, attrs, out)
     return out
 
 
-def _kernel_value(value: Any) -> Any:
-    if isinstance(value, Tensor):
-        return value._array()
-    if isinstance(value, list | tuple) and value and isinstance(value[0], Tensor):
-        return [v._array() for v in value]
-    return value
-
-
-def _wrap(op: OpDef, result: Any, meta: Meta, dev: device, backend) -> Any:
-    buffer, shape, stride = backend.adopt(result, meta.dtype.np_dtype)
+def _wrap(op: OpDef, result: Any, meta: Meta, dev: device) -> Tensor:
+    backend = get_backend(dev.type)
+    data, shape, stride, view = backend.adopt(result, meta.dtype.np_dtype)
     if meta.shape is not None and shape != meta.shape:
         raise RuntimeError(
             f"internal error in op '{op.name}': its kernel returned shape {list(shape)} "
             f"but its shape rule says {list(meta.shape)}"
         )
-    return Tensor._make(Storage(buffer, dev, backend), shape, stride, 0, meta.dtype)
+    t = Tensor._make(Storage(data, dev, backend), shape, stride, 0, meta.dtype)
+    t._np = view
+    return t

@@ -68,6 +68,8 @@ def broadcast_shapes(*shapes: tuple, names: tuple | None = None) -> tuple:
 
 def parse_size(args: tuple, name: str = "size") -> tuple:
     """Accept ``f(2, 3)``, ``f((2, 3))``, ``f([2, 3])`` and ``f(ember.Size)``; refuse negatives and non-ints."""
+    if not args:
+        raise TypeError(f"missing 1 required positional argument: \"{name}\"")
     if len(args) == 1 and isinstance(args[0], list | tuple):
         args = tuple(args[0])
     out = []

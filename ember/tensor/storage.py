@@ -23,7 +23,8 @@ class Storage:
         self.version = 0
 
     def __len__(self) -> int:
-        return len(self.data)
+        """Elements in the buffer (the CPU buffer is a C-contiguous array of any shape)."""
+        return self.data.size
 
     def data_ptr(self) -> int:
         return self.data.__array_interface__["data"][0] if self.device.type == "cpu" else int(self.data.ptr)

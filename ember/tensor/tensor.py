@@ -33,7 +33,7 @@ class Tensor:
             raise TypeError(f"Tensor() got unexpected keyword arguments {sorted(kwargs)}")
         if len(args) == 1 and not isinstance(args[0], int):
             return tensor(args[0], dtype=dtypes.get_default_dtype())
-        return empty(*args, dtype=dtypes.get_default_dtype())
+        return empty(*(args or (0,)), dtype=dtypes.get_default_dtype())
 
     @classmethod
     def _make(cls, storage: Storage, shape: tuple, stride: tuple, offset: int, dt: dtypes.dtype) -> Tensor:
