@@ -25,7 +25,8 @@ def main() -> None:
     slope = (gram[1, 1] * rhs[0] - gram[0, 1] * rhs[1]) / det
     intercept = (gram[0, 0] * rhs[1] - gram[1, 0] * rhs[0]) / det
     reference = np.linalg.lstsq(design.numpy(), y.numpy(), rcond=None)[0]
-    print(f"fit: y = {slope.item():.3f} x + {intercept.item():.3f}   (numpy lstsq: {reference[0]:.3f}, {reference[1]:.3f})")
+    print(f"fit: y = {slope.item():.3f} x + {intercept.item():.3f}", end="   ")
+    print(f"(numpy lstsq: {reference[0]:.3f} x + {reference[1]:.3f})")
     assert abs(slope.item() - reference[0]) < 1e-3 and abs(intercept.item() - reference[1]) < 1e-3
 
     # Views share storage: writing through a transposed slice changes the base.

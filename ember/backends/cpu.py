@@ -1,11 +1,10 @@
-"""The CPU backend: storage is a flat NumPy array and kernels are NumPy calls on strided views of it."""
+"""The CPU backend: storage is a C-contiguous NumPy array; kernels are NumPy calls on strided views of it."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .base import Allocator, Backend, register_backend
-
 
 _STRIDES_CACHE: dict[tuple, tuple] = {}
 

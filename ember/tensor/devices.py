@@ -38,9 +38,8 @@ class device:  # noqa: N801 - PyTorch's public name
             if not idx_text.isdigit():
                 raise RuntimeError(f"Invalid device string: '{type_or_string}'")
             index = int(idx_text)
-        if index is not None:
-            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-                raise RuntimeError(f"Device index must be a non-negative integer, got {index!r}")
+        if index is not None and (not isinstance(index, int) or isinstance(index, bool) or index < 0):
+            raise RuntimeError(f"Device index must be a non-negative integer, got {index!r}")
         self.type = dev_type
         self.index = index
 
