@@ -73,9 +73,10 @@ def pair(shape: tuple, dtype: ember.dtype = ember.float32, *, seed: int = 0, non
         # Every other element of a twice-as-wide array: a real strided view sharing the wide array's memory.
         wide = random_array(tuple(shape[:-1]) + (shape[-1] * 2,), dtype, rng, low, high).astype(dtype.np_dtype)
         e = ember.from_numpy(wide[..., ::2])
-        assert not e.is_contiguous() or shape[-1] <= 1
+        assert not e.is_contiguous() or shape[-1] <= 1 or 0 in shape
     else:
-        e = ember.from_numpy(random_array(tuple(shape), dtype, rng, low, high).astype(dtype.np_dtype))
+        # np.asarray: random draws of shape () come back as NumPy scalars, not 0-d arrays.
+        e = ember.from_numpy(np.asarray(random_array(tuple(shape), dtype, rng, low, high)).astype(dtype.np_dtype))
     return e, to_torch(e)
 
 

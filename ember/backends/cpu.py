@@ -44,6 +44,9 @@ class CPUBackend(Backend):
 
     def view(self, buffer: np.ndarray, shape: tuple, stride: tuple, offset: int) -> np.ndarray:
         itemsize = buffer.itemsize
+        if 0 in shape:
+            # An empty window reads nothing; its offset may lie past the buffer's end (``x[5:]`` of a strided view).
+            offset = 0
         return np.ndarray(
             shape, dtype=buffer.dtype, buffer=buffer, offset=offset * itemsize, strides=[s * itemsize for s in stride]
         )

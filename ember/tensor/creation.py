@@ -62,7 +62,7 @@ def full(size: Any, fill_value: bool | int | float, *, dtype: dtypes.dtype | Non
     _check_dtype(dtype)
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    shape = parse_size((size,) if isinstance(size, int) else tuple(size))
+    shape = parse_size((size,))
     return dispatch(FULL, shape, fill_value, dtype=dtype or dtypes.scalar_dtype(fill_value), device=device)
 
 
@@ -120,16 +120,19 @@ def new_tensor(self: Tensor, data: Any, *, dtype: dtypes.dtype | None = None, de
 
 
 # ----- from data ------------------------------------------------------------------------------------------
-def _host_array_from_data(data: Any) -> np.ndarray:
-    """A NumPy array for Python data, with PyTorch's dtype inference (bool, int64, default float)."""
+def _host_array_from_data(data: Any) -> tuple[np.ndarray, dtypes.dtype]:
+    """A host array for ``data`` and the dtype PyTorch infers for it (bool, int64, default float).
+
+    Python numbers are held in float64/int64 until the final cast, so an explicit ``dtype=float64`` keeps
+    values the default float32 could not hold.
+    """
     if isinstance(data, np.ndarray):
-        dtypes.from_numpy_dtype(data.dtype)
-        return data
+        return data, dtypes.from_numpy_dtype(data.dtype)
     if isinstance(data, Tensor):
-        return data.cpu()._array()
+        return data.cpu()._array(), data.dtype
     if isinstance(data, bool | int | float | np.generic):
         dt = dtypes.scalar_dtype(data)
-        return _scalar_array(data, dt)
+        return _wide_array(data, dt), dt
     if isinstance(data, list | tuple):
         flat: list = []
         shape = _nested_shape(data, 0, flat)
@@ -140,15 +143,16 @@ def _host_array_from_data(data: Any) -> np.ndarray:
             dt = dtypes.int64
         else:
             dt = dtypes.bool
-        return _scalar_array(flat, dt).reshape(shape)
+        return _wide_array(flat, dt).reshape(shape), dt
     raise TypeError(f"Could not infer dtype of {type(data).__name__}")
 
 
-def _scalar_array(values: Any, dt: dtypes.dtype) -> np.ndarray:
+def _wide_array(values: Any, dt: dtypes.dtype) -> np.ndarray:
+    wide = np.float64 if dt.is_floating_point else np.int64 if dt is not dtypes.bool else np.bool_
     try:
-        return np.asarray(values, dtype=dt.np_dtype)
+        return np.asarray(values, dtype=wide)
     except OverflowError:
-        raise RuntimeError(f"Overflow when converting {values!r} to {dt}") from None
+        raise RuntimeError(f"Overflow when unpacking long: {values!r} does not fit in int64") from None
 
 
 def _nested_shape(seq: Any, depth: int, flat: list) -> tuple:
@@ -194,8 +198,8 @@ def tensor(data: Any, *, dtype: dtypes.dtype | None = None, device: DeviceLike =
                 [3, 4]])
     """
     _check_dtype(dtype)
-    host = _host_array_from_data(data)
-    dt = dtype or (data.dtype if isinstance(data, Tensor) else dtypes.from_numpy_dtype(host.dtype))
+    host, inferred = _host_array_from_data(data)
+    dt = dtype or inferred
     return _from_host(host, dt, as_device(device if device is not None else getattr(data, "device", None)))
 
 
@@ -220,7 +224,8 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
     extent = 0 if ndarray.size == 0 else 1 + sum((n - 1) * st for n, st in zip(ndarray.shape, stride, strict=True))
     flat = np.lib.stride_tricks.as_strided(ndarray, shape=(extent,), strides=(itemsize,),
                                            writeable=ndarray.flags.writeable)
-    t = Tensor._make(Storage(flat, as_device("cpu")), ndarray.shape, stride, 0, dt)
+    storage = Storage(flat, as_device("cpu"), writable=ndarray.flags.writeable)
+    t = Tensor._make(storage, ndarray.shape, stride, 0, dt)
     t._np = ndarray
     return t
 

@@ -55,6 +55,14 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
 
     ``device`` only places ops without tensor operands (creation ops); it is never part of the op.
     """
+    if op.kind == VIEW:
+        # A view needs no kernel and no arrays: its rule validates and computes the window itself.
+        base = operands[0]
+        shape, stride, offset = op.view(*operands, **attrs)
+        out = Tensor._make(base._storage, shape, stride, offset, base._dtype)
+        if _hooks:
+            _notify(op, operands, attrs, out)
+        return out
     # One pass finds the device and the kernel-side arrays; this loop is the eager hot path.
     dev = None
     arrays = []
@@ -78,29 +86,32 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
             arrays.append(value)
     if dev is None:
         dev = as_device(device)
-    if op.kind == VIEW:
-        # The view rule validates and computes the shape itself; its infer is derived from it.
-        base = operands[0]
-        shape, stride, offset = op.view(*operands, **attrs)
-        out = Tensor._make(base._storage, shape, stride, offset, base._dtype)
+    meta = op.infer(*operands, **attrs)
+    kernel = op.kernels.get(dev.type)
+    if kernel is None:
+        get_backend(dev.type)
+        raise NotImplementedError(f"op '{op.name}' has no kernel for device '{dev}'")
+    if op.kind == INPLACE and not operands[0]._storage.writable:
+        raise RuntimeError(
+            f"{op.name}: cannot write to a tensor whose memory is a read-only NumPy array (from_numpy of a "
+            "non-writeable array); clone() it first"
+        )
+    result = kernel(*arrays, **attrs)
+    if op.kind == INPLACE:
+        out = operands[0]
+        out._storage.version += 1
+    elif type(meta) is Meta:
+        out = _wrap(op, result, meta, dev)
     else:
-        meta = op.infer(*operands, **attrs)
-        kernel = op.kernels.get(dev.type)
-        if kernel is None:
-            get_backend(dev.type)
-            raise NotImplementedError(f"op '{op.name}' has no kernel for device '{dev}'")
-        result = kernel(*arrays, **attrs)
-        if op.kind == INPLACE:
-            out = operands[0]
-            out._storage.version += 1
-        elif type(meta) is Meta:
-            out = _wrap(op, result, meta, dev)
-        else:
-            out = tuple(_wrap(op, r, m, dev) for r, m in zip(result, meta, strict=True))
+        out = tuple(_wrap(op, r, m, dev) for r, m in zip(result, meta, strict=True))
     if _hooks:
-        for hook in tuple(_hooks):
-            hook(op, operands, attrs, out)
+        _notify(op, operands, attrs, out)
     return out
+
+
+def _notify(op: OpDef, operands: tuple, attrs: dict, out: Any) -> None:
+    for hook in tuple(_hooks):
+        hook(op, operands, attrs, out)
 
 
 def _wrap(op: OpDef, result: Any, meta: Meta, dev: device) -> Tensor:

@@ -11,6 +11,8 @@ from typing import Any
 
 def wrap_dim(dim: Any, ndim: int, name: str = "dim") -> int:
     """Turn a possibly negative ``dim`` into an index in ``[0, ndim)``; a 0-d tensor accepts -1 and 0."""
+    if type(dim) is int and 0 <= dim < ndim:
+        return dim
     if not isinstance(dim, int) or isinstance(dim, bool):
         if hasattr(dim, "__index__") and not isinstance(dim, bool):
             dim = dim.__index__()
@@ -28,7 +30,8 @@ def wrap_dims(dims: Any, ndim: int) -> tuple:
         dims = (dims,)
     wrapped = tuple(wrap_dim(d, ndim) for d in dims)
     if len(set(wrapped)) != len(wrapped):
-        raise RuntimeError(f"dim {list(dims)} appears multiple times in the list of dims")
+        repeated = next(d for i, d in enumerate(wrapped) if d in wrapped[:i])
+        raise RuntimeError(f"dim {repeated} appears multiple times in the list of dims")
     return wrapped
 
 

@@ -14,13 +14,15 @@ class Storage:
     Every in-place write to any view bumps ``version``; autograd compares it with the version it saved.
     """
 
-    __slots__ = ("data", "device", "backend", "version")
+    __slots__ = ("data", "device", "backend", "version", "writable")
 
-    def __init__(self, data: Any, dev: device, backend: Backend | None = None):
+    def __init__(self, data: Any, dev: device, backend: Backend | None = None, writable: bool = True):
         self.data = data
         self.device = dev
         self.backend = backend if backend is not None else get_backend(dev.type)
         self.version = 0
+        # False for memory borrowed read-only (from_numpy of a non-writeable array): in-place ops refuse it.
+        self.writable = writable
 
     def __len__(self) -> int:
         """Elements in the buffer (the CPU buffer is a C-contiguous array of any shape)."""

@@ -128,10 +128,10 @@ class Tensor:
         return self._dtype.is_floating_point
 
     def is_contiguous(self) -> bool:
+        if 0 in self._shape:
+            return True
         expected = 1
         for size, st in zip(reversed(self._shape), reversed(self._stride), strict=True):
-            if size == 0:
-                return True
             if size != 1 and st != expected:
                 return False
             expected *= size

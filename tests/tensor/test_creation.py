@@ -157,3 +157,28 @@ def test_size_errors():
 def test_legacy_tensor_constructor():
     assert_close(ember.Tensor([1, 2]), torch.Tensor([1, 2]))
     assert ember.Tensor(2, 3).shape == (2, 3) and ember.Tensor(2, 3).dtype is ember.float32
+
+
+def test_explicit_float64_keeps_values_float32_cannot_hold():
+    assert ember.tensor(1e300, dtype=ember.float64).item() == 1e300
+    assert ember.tensor([1e-320, 2**60], dtype=ember.float64).tolist() == [1e-320, float(2**60)]
+    assert ember.tensor(2**62).item() == 2**62
+    with pytest.raises(RuntimeError, match="Overflow"):
+        ember.tensor(2**70)
+
+
+def test_full_with_empty_size_is_zero_dim():
+    assert_close(ember.full((), 2.5), torch.full((), 2.5))
+    assert ember.zeros(()).shape == ()
+
+
+def test_read_only_numpy_memory_refuses_in_place_writes():
+    arr = np.arange(3.0)
+    arr.flags.writeable = False
+    t = ember.from_numpy(arr)
+    assert t.tolist() == [0, 1, 2]
+    with pytest.raises(RuntimeError, match="read-only NumPy array"):
+        t.fill_(1)
+    with pytest.raises(RuntimeError, match="read-only NumPy array"):
+        t.copy_(ember.ones(3, dtype=ember.float64))
+    assert (t.clone().fill_(1)).tolist() == [1, 1, 1]
