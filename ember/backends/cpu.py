@@ -53,7 +53,7 @@ class CPUBackend(Backend):
 
     def adopt(self, array: np.ndarray, np_dtype: np.dtype) -> tuple[np.ndarray, tuple, tuple, np.ndarray]:
         # Ufuncs return NumPy scalars for 0-d inputs; kernels may compute in a wider type than the rule says.
-        if type(array) is not np.ndarray or array.dtype != np_dtype or not array.flags.c_contiguous:
+        if type(array) is not np.ndarray or array.dtype is not np_dtype or not array.flags.c_contiguous:
             # asarray, not ascontiguousarray: the latter turns 0-d results into shape (1,).
             array = np.asarray(array, dtype=np_dtype, order="C")
         shape = array.shape

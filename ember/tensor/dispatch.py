@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..backends import get_backend
+from ..backends import Backend, get_backend
 from .devices import as_device, device
 from .registry import INPLACE, VIEW, Meta, OpDef
 from .storage import Storage
 from .tensor import Tensor
 
+_new = object.__new__
 DispatchHook = Callable[[OpDef, tuple, dict, Any], None]
 _hooks: list[DispatchHook] = []
 
@@ -59,21 +60,28 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
         # A view needs no kernel and no arrays: its rule validates and computes the window itself.
         base = operands[0]
         shape, stride, offset = op.view(*operands, **attrs)
-        out = Tensor._make(base._storage, shape, stride, offset, base._dtype)
+        out = _new(Tensor)
+        out._storage = base._storage
+        out._shape = shape
+        out._stride = stride
+        out._offset = offset
+        out._dtype = base._dtype
+        out._np = None
         if _hooks:
             _notify(op, operands, attrs, out)
         return out
     # One pass finds the device and the kernel-side arrays; this loop is the eager hot path.
-    dev = None
+    dev = backend = None
     arrays = []
     for value in operands:
         if isinstance(value, Tensor):
-            value_dev = value._storage.device
+            storage = value._storage
             if dev is None:
-                dev = value_dev
-            elif value_dev is not dev and value_dev != dev:
+                dev, backend = storage.device, storage.backend
+            elif storage.device is not dev and storage.device != dev:
                 raise _device_error(op, operands)
-            arrays.append(value._np if value._np is not None else value._array())
+            array = value._np
+            arrays.append(array if array is not None else value._array())
         elif type(value) in (list, tuple) and value and isinstance(value[0], Tensor):
             for item in value:
                 item_dev = item._storage.device
@@ -100,10 +108,13 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
     if op.kind == INPLACE:
         out = operands[0]
         out._storage.version += 1
-    elif type(meta) is Meta:
-        out = _wrap(op, result, meta, dev)
     else:
-        out = tuple(_wrap(op, r, m, dev) for r, m in zip(result, meta, strict=True))
+        if backend is None or backend.device_type != dev.type:
+            backend = get_backend(dev.type)
+        if type(meta) is Meta:
+            out = _wrap(op, result, meta, dev, backend)
+        else:
+            out = tuple(_wrap(op, r, m, dev, backend) for r, m in zip(result, meta, strict=True))
     if _hooks:
         _notify(op, operands, attrs, out)
     return out
@@ -114,14 +125,25 @@ def _notify(op: OpDef, operands: tuple, attrs: dict, out: Any) -> None:
         hook(op, operands, attrs, out)
 
 
-def _wrap(op: OpDef, result: Any, meta: Meta, dev: device) -> Tensor:
-    backend = get_backend(dev.type)
+def _wrap(op: OpDef, result: Any, meta: Meta, dev: device, backend: Backend) -> Tensor:
     data, shape, stride, view = backend.adopt(result, meta.dtype.np_dtype)
-    if meta.shape is not None and shape != meta.shape:
+    if shape != meta.shape and meta.shape is not None:
         raise RuntimeError(
             f"internal error in op '{op.name}': its kernel returned shape {list(shape)} "
             f"but its shape rule says {list(meta.shape)}"
         )
-    t = Tensor._make(Storage(data, dev, backend), shape, stride, 0, meta.dtype)
+    # Storage and Tensor are built field by field: their constructors' call overhead is a third of a tiny op.
+    storage = _new(Storage)
+    storage.data = data
+    storage.device = dev
+    storage.backend = backend
+    storage.version = 0
+    storage.writable = True
+    t = _new(Tensor)
+    t._storage = storage
+    t._shape = shape
+    t._stride = stride
+    t._offset = 0
+    t._dtype = meta.dtype
     t._np = view
     return t

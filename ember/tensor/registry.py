@@ -30,6 +30,21 @@ class Meta(NamedTuple):
     dtype: dtype
 
 
+_META_CACHE: dict[tuple, Meta] = {}
+
+
+def cached_meta(shape: tuple, dt: dtype) -> Meta:
+    """``Meta(shape, dt)``, shared between calls: the hot shape rules use it (a dict hit is cheaper than a
+    NamedTuple construction)."""
+    key = (shape, dt)
+    found = _META_CACHE.get(key)
+    if found is None:
+        if len(_META_CACHE) > 8192:
+            _META_CACHE.clear()
+        found = _META_CACHE[key] = Meta(shape, dt)
+    return found
+
+
 COMPUTE, VIEW, INPLACE = "compute", "view", "inplace"
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, OpDef, defop
+from ..registry import Meta, OpDef, cached_meta, defop
 from ..shape_rules import broadcast_shapes
 from ..tensor import Tensor, register_methods
 from .copy import COPY_
@@ -132,13 +132,19 @@ def unary_op(name: str, rule: Rule, compute: Callable[..., np.ndarray], doc: str
     def infer(input: Any, **attrs: Any) -> Meta:
         if not isinstance(input, Tensor):
             raise TypeError(f"{name}(): argument 'input' (position 1) must be Tensor, not {type(input).__name__}")
-        return Meta(input._shape, promote1(rule, input).out)
+        return cached_meta(input._shape, promote1(rule, input).out)
+
+    # NumPy dtypes this op computes in directly (rule maps them to themselves): the common case skips promotion.
+    plain_dtypes: set = set()
 
     def kernel(input: np.ndarray, **attrs: Any) -> np.ndarray:
         token = quiet_on()
         try:
+            if input.dtype in plain_dtypes:
+                return compute(input, **attrs)
             p = promote1(rule, input)
             if input.dtype is p.plain:
+                plain_dtypes.add(input.dtype)
                 return compute(input, **attrs)
             return narrow(compute(cast(input, p), **attrs), p)
         finally:
@@ -197,12 +203,21 @@ def binary_op(name: str, rule: Rule, compute: Callable[..., np.ndarray], doc: st
             check(input, other, p)
         if attrs and check_attrs is not None:
             check_attrs(p, **attrs)
-        return Meta(shape, p.out)
+        return cached_meta(shape, p.out)
+
+    # As in unary_op: same-dtype arrays of a dtype the rule keeps go straight to the ufunc.
+    plain_dtypes: set = set()
 
     def kernel(input: Any, other: Any, **attrs: Any) -> np.ndarray:
         token = quiet_on()
         try:
+            if (type(input) is np.ndarray and type(other) is np.ndarray and input.dtype is other.dtype
+                    and input.dtype in plain_dtypes and not attrs):
+                return ufunc(input, other)
             p = promote2(rule, input, other)
+            if (ufunc is not None and type(input) is np.ndarray and type(other) is np.ndarray
+                    and input.dtype is other.dtype is p.plain):
+                plain_dtypes.add(input.dtype)
             # Arrays already in the compute dtype (the common case) skip the conversion call.
             x = input if type(input) is np.ndarray and input.dtype is p.plain else cast(input, p)
             y = other if type(other) is np.ndarray and other.dtype is p.plain else cast(other, p, opmath_scalar=scalar)
@@ -239,14 +254,21 @@ def operator(op: OpDef, *, reflected: bool = False, **attrs: Any) -> Callable:
     if reflected:
 
         def method(self: Tensor, other: Any) -> Any:
-            other = operand(other)
-            return NotImplemented if other is None else dispatch(op, other, self, **attrs)
+            if type(other) not in _PLAIN_OPERANDS:
+                other = operand(other)
+                if other is None:
+                    return NotImplemented
+            return dispatch(op, other, self, **attrs)
 
     else:
 
         def method(self: Tensor, other: Any) -> Any:
-            other = operand(other)
-            return NotImplemented if other is None else dispatch(op, self, other, **attrs)
+            # Operators are the hottest path of eager code: plain operands skip the conversion call.
+            if type(other) not in _PLAIN_OPERANDS:
+                other = operand(other)
+                if other is None:
+                    return NotImplemented
+            return dispatch(op, self, other, **attrs)
 
     return method
 
