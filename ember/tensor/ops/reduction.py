@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, cached_meta, defop
 from ..shape_rules import wrap_dim, wrap_dims
 from ..tensor import Tensor, register_methods
 
@@ -48,6 +48,9 @@ def check_dtype_arg(fn: str, dtype: object) -> None:
         raise TypeError(f"{fn}(): argument 'dtype' must be ember.dtype, not {type(dtype).__name__}")
 
 
+_ALL_DIMS = tuple(tuple(range(n)) for n in range(16))
+
+
 def reduction_dims(dim: DimArg, ndim: int, *, empty_means_all: bool = True) -> tuple:
     """The sorted axes a reduction over ``dim`` covers on a tensor with ``ndim`` dims.
 
@@ -55,7 +58,7 @@ def reduction_dims(dim: DimArg, ndim: int, *, empty_means_all: bool = True) -> t
     as "no dims"). A 0-d tensor accepts dim 0 or -1 and has no axes to reduce, so it always gives ``()``.
     """
     if dim is None:
-        return tuple(range(ndim))
+        return _ALL_DIMS[ndim] if ndim < len(_ALL_DIMS) else tuple(range(ndim))
     if isinstance(dim, list | tuple):
         dims = wrap_dims(dim, ndim)
         if not dims and empty_means_all:
@@ -66,6 +69,8 @@ def reduction_dims(dim: DimArg, ndim: int, *, empty_means_all: bool = True) -> t
 
 
 def reduced_shape(shape: tuple, dims: tuple, keepdim: bool) -> tuple:
+    if not keepdim and len(dims) == len(shape):
+        return ()
     if keepdim:
         return tuple(1 if i in dims else s for i, s in enumerate(shape))
     return tuple(s for i, s in enumerate(shape) if i not in dims)
@@ -90,7 +95,7 @@ def check_nonempty(fn: str, input: Tensor, dims: tuple, *, full: bool) -> None:
 
 def opmath(a: np.ndarray, dtype: dtypes.dtype | None = None) -> np.ndarray:
     """``a`` converted to ``dtype`` when given, then widened to float32 if half precision (PyTorch's CPU opmath)."""
-    if dtype is not None and a.dtype != dtype.np_dtype:
+    if dtype is not None and a.dtype is not dtype.np_dtype and a.dtype != dtype.np_dtype:
         with np.errstate(invalid="ignore", over="ignore"):
             a = a.astype(dtype.np_dtype)
     if a.dtype in _LOW_PRECISION:
@@ -109,7 +114,7 @@ def truth(a: np.ndarray) -> np.ndarray:
 
 # ----- primitives ---------------------------------------------------------------------------------------
 def _reduce_meta(a: Tensor, *, dim: tuple, keepdim: bool, dtype: dtypes.dtype) -> Meta:
-    return Meta(reduced_shape(a._shape, dim, keepdim), dtype)
+    return cached_meta(reduced_shape(a._shape, dim, keepdim), dtype)
 
 
 # The kernels call ufunc.reduce rather than np.sum and friends: same loops, a third of the per-call cost on
