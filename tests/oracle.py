@@ -106,3 +106,19 @@ def assert_close(actual, expected, *, rtol: float | None = None, atol: float | N
     default_rtol, default_atol = TOLERANCES.get(actual.dtype, (1e-5, 1e-6))
     np.testing.assert_allclose(a, e, rtol=rtol if rtol is not None else default_rtol,
                                atol=atol if atol is not None else default_atol, equal_nan=equal_nan)
+
+
+def compare(ember_call, torch_call, **close) -> None:
+    """Run both; when torch raises, ember must raise the same exception type, else the results must match."""
+    try:
+        expected = torch_call()
+    except Exception as exc:  # noqa: BLE001 - any torch refusal must be mirrored
+        with pytest.raises(type(exc)):
+            ember_call()
+        return
+    assert_close(ember_call(), expected, **close)
+
+
+def as_float64(t: ember.Tensor) -> np.ndarray:
+    """A tensor's values as a float64 NumPy array, for statistics."""
+    return np.asarray(t.numpy(), dtype=np.float64)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import ember
-from tests.oracle import assert_close, pair, to_torch
+from tests.oracle import pair, to_torch
 
 SHAPES = [(), (0,), (2, 0, 3), (5,), (3, 4), (2, 3, 4)]
 
@@ -29,13 +28,3 @@ def dims_for(shape: tuple, tuples: bool = True) -> list:
         dims += [(2, 0)] if len(shape) >= 3 else []
     return dims
 
-
-def compare(ember_call, torch_call, **close) -> None:
-    """Run both; when torch raises, ember must raise the same exception type."""
-    try:
-        expected = torch_call()
-    except Exception as exc:  # noqa: BLE001 - any torch refusal must be mirrored
-        with pytest.raises(type(exc)):
-            ember_call()
-        return
-    assert_close(ember_call(), expected, **close)

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import ember
-from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, assert_close, pair, torch
-from tests.tensor.elementwise_cases import BROADCAST_SHAPES, SCALARS, compare, nonzero_pair, values_pair
+from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, assert_close, compare, pair, torch
+from tests.tensor.elementwise_cases import BROADCAST_SHAPES, SCALARS, nonzero_pair, values_pair
 
 BINARY = {
     "add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div, "true_divide": torch.true_divide,

@@ -11,8 +11,8 @@ from functools import partial
 import pytest
 
 import ember
-from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, assert_close, pair, torch
-from tests.tensor.elementwise_cases import BROADCAST_SHAPES, SCALARS, SHAPES, compare, values_pair
+from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, assert_close, compare, pair, torch
+from tests.tensor.elementwise_cases import BROADCAST_SHAPES, SCALARS, SHAPES, values_pair
 
 COMPARISONS = ["eq", "ne", "lt", "le", "gt", "ge", "greater", "greater_equal", "less", "less_equal", "not_equal"]
 LOGICAL = ["logical_and", "logical_or", "logical_xor"]

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
 
 import ember
-from tests.oracle import ALL_DTYPES, DTYPES, assert_close, pair, torch
-from tests.tensor.elementwise_cases import compare, values_pair
+from tests.oracle import ALL_DTYPES, DTYPES, assert_close, compare, pair, torch
+from tests.tensor.elementwise_cases import values_pair
 
 PROMOTING_OPS = ["add", "mul", "div", "eq", "maximum", "atan2", "bitwise_xor", "floor_divide", "pow", "where"]
 

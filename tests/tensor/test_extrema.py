@@ -8,8 +8,8 @@ import pytest
 
 import ember
 from ember.tensor.ops.extrema import AminmaxResult, MaxResult, MinResult
-from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, assert_close, to_torch, torch
-from tests.tensor.reduction_cases import SHAPES, compare, dims_for, make_pair
+from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, assert_close, compare, to_torch, torch
+from tests.tensor.reduction_cases import SHAPES, dims_for, make_pair
 
 
 def both(data, dtype: ember.dtype = ember.float32):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import ember
-from tests.oracle import ALL_DTYPES, DTYPES, FLOAT_DTYPES, assert_close, to_torch, torch
-from tests.tensor.reduction_cases import SHAPES, compare, dims_for, make_pair
+from tests.oracle import ALL_DTYPES, DTYPES, FLOAT_DTYPES, assert_close, compare, to_torch, torch
+from tests.tensor.reduction_cases import SHAPES, dims_for, make_pair
 
 
 @pytest.mark.parametrize("noncontiguous", [False, True], ids=["contiguous", "strided"])

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import ember
-from tests.oracle import ALL_DTYPES, DTYPES, assert_close, torch
-from tests.tensor.reduction_cases import SHAPES, compare, dims_for, make_pair
+from tests.oracle import ALL_DTYPES, DTYPES, assert_close, compare, torch
+from tests.tensor.reduction_cases import SHAPES, dims_for, make_pair
 
 
 @pytest.mark.parametrize("noncontiguous", [False, True], ids=["contiguous", "strided"])

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import ember
-from tests.oracle import ALL_DTYPES, DTYPES, FLOAT_DTYPES, assert_close, to_torch, torch
-from tests.tensor.reduction_cases import SHAPES, compare, dims_for, make_pair
+from tests.oracle import ALL_DTYPES, DTYPES, FLOAT_DTYPES, assert_close, compare, to_torch, torch
+from tests.tensor.reduction_cases import SHAPES, dims_for, make_pair
 
 # Both libraries warn when the correction leaves no degrees of freedom; those cases are checked on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:.*degrees of freedom is <= 0")

@@ -10,8 +10,8 @@ from functools import partial
 import pytest
 
 import ember
-from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, assert_close, pair, torch
-from tests.tensor.elementwise_cases import BROADCAST_SHAPES, SCALARS, compare, values_pair
+from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, assert_close, compare, pair, torch
+from tests.tensor.elementwise_cases import BROADCAST_SHAPES, SCALARS, values_pair
 
 
 def _condition(shape, seed=0):

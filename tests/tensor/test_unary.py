@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import ember
-from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, assert_close, pair, torch
-from tests.tensor.elementwise_cases import SHAPES, compare, values_pair
+from tests.oracle import ALL_DTYPES, FLOAT_DTYPES, INT_DTYPES, assert_close, compare, pair, torch
+from tests.tensor.elementwise_cases import SHAPES, values_pair
 
 F = torch.nn.functional
 
