@@ -51,12 +51,20 @@ class dtype:  # noqa: N801 - PyTorch's public name
         itemsize: bytes per element.
         is_floating_point: True for float16, bfloat16, float32, float64.
         is_signed: True for signed integers and floats.
+        scalar_name: c10's ScalarType name, as PyTorch's messages quote it ("not implemented for 'Float'").
+        cpp_name: the C++ element type as ``typeid`` prints it ("expected dtype long int", "c10::Half").
+        checked_name: the C++ type c10's ``checked_convert`` names in its overflow error ("int64_t").
     """
 
-    __slots__ = ("name", "itemsize", "is_floating_point", "is_signed", "is_complex", "category", "np_dtype", "_rank")
+    __slots__ = ("name", "itemsize", "is_floating_point", "is_signed", "is_complex", "category", "np_dtype", "_rank",
+                 "scalar_name", "cpp_name", "checked_name")
 
-    def __init__(self, name: str, np_dtype, category: _builtin_int, rank: _builtin_int):
+    def __init__(self, name: str, np_dtype, category: _builtin_int, rank: _builtin_int, scalar_name: str,
+                 cpp_name: str, checked_name: str):
         self.name = name
+        self.scalar_name = scalar_name
+        self.cpp_name = cpp_name
+        self.checked_name = checked_name
         self.np_dtype = np.dtype(np_dtype)
         self.itemsize = self.np_dtype.itemsize
         self.category = category
@@ -75,16 +83,17 @@ class dtype:  # noqa: N801 - PyTorch's public name
         return self
 
 
-bool = dtype("bool", np.bool_, BOOL, 0)  # noqa: A001 - shadows builtins as torch does
-uint8 = dtype("uint8", np.uint8, INTEGRAL, 1)
-int8 = dtype("int8", np.int8, INTEGRAL, 1)
-int16 = dtype("int16", np.int16, INTEGRAL, 2)
-int32 = dtype("int32", np.int32, INTEGRAL, 3)
-int64 = dtype("int64", np.int64, INTEGRAL, 4)
-float16 = dtype("float16", np.float16, FLOATING, 1)
-bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, FLOATING, 1)
-float32 = dtype("float32", np.float32, FLOATING, 2)
-float64 = dtype("float64", np.float64, FLOATING, 3)
+# name, storage, category, rank, then PyTorch's three spellings: ScalarType, typeid and checked_convert names.
+bool = dtype("bool", np.bool_, BOOL, 0, "Bool", "bool", "bool")  # noqa: A001 - shadows builtins as torch does
+uint8 = dtype("uint8", np.uint8, INTEGRAL, 1, "Byte", "unsigned char", "uint8_t")
+int8 = dtype("int8", np.int8, INTEGRAL, 1, "Char", "signed char", "int8_t")
+int16 = dtype("int16", np.int16, INTEGRAL, 2, "Short", "short int", "int16_t")
+int32 = dtype("int32", np.int32, INTEGRAL, 3, "Int", "int", "int")
+int64 = dtype("int64", np.int64, INTEGRAL, 4, "Long", "long int", "int64_t")
+float16 = dtype("float16", np.float16, FLOATING, 1, "Half", "c10::Half", "c10::Half")
+bfloat16 = dtype("bfloat16", ml_dtypes.bfloat16, FLOATING, 1, "BFloat16", "c10::BFloat16", "c10::BFloat16")
+float32 = dtype("float32", np.float32, FLOATING, 2, "Float", "float", "float")
+float64 = dtype("float64", np.float64, FLOATING, 3, "Double", "double", "double")
 
 half, float, double = float16, float32, float64  # noqa: A001
 short, int, long = int16, int32, int64  # noqa: A001

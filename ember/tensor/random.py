@@ -23,6 +23,8 @@ from ..backends import get_backend
 from . import dtypes
 from .creation import tensor
 from .devices import as_device, device
+from .ops.promotion import not_implemented
+from .scalars import checked_scalar
 from .shape_rules import broadcast_shapes, parse_size
 from .tensor import Tensor
 
@@ -38,10 +40,6 @@ DEFAULT_SEED = 67280421310721
 _STATE_WIDTHS = (16, 16, 8, 8, 8)
 _STATE_BYTES = sum(_STATE_WIDTHS)
 
-# PyTorch's ScalarType names, which its "not implemented for" errors quote.
-TYPE_NAMES = {dtypes.bool: "Bool", dtypes.uint8: "Byte", dtypes.int8: "Char", dtypes.int16: "Short",
-              dtypes.int32: "Int", dtypes.int64: "Long", dtypes.float16: "Half", dtypes.bfloat16: "BFloat16",
-              dtypes.float32: "Float", dtypes.float64: "Double"}
 # Significand bits: uniform floats are multiples of 2**-digits, so every draw is exact in the dtype.
 MANTISSA_DIGITS = {dtypes.float16: 11, dtypes.bfloat16: 8, dtypes.float32: 24, dtypes.float64: 53}
 
@@ -162,10 +160,6 @@ def numpy_generator(generator: Generator | None) -> np.random.Generator:
     return generator._numpy
 
 
-def not_implemented(kernel: str, dtype: dtypes.dtype) -> NotImplementedError:
-    return NotImplementedError(f'"{kernel}" not implemented for \'{TYPE_NAMES[dtype]}\'')
-
-
 def unit_uniform(generator: Generator | None, shape: tuple, dtype: dtypes.dtype) -> np.ndarray:
     """Uniform floats in [0, 1), each a multiple of 2**-digits of ``dtype`` so that none rounds up to 1."""
     digits = MANTISSA_DIGITS[dtype]
@@ -274,8 +268,6 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: dtypes.dtype 
     if dtype is dtypes.bool:
         raise not_implemented("randperm", dtype)
     if n > 0 and dtype is not dtypes.int64:
-        from .ops.ranges import checked_scalar
-
         checked_scalar(n - 1, dtype)
     return place(numpy_generator(generator).permutation(n), dtype, device)
 

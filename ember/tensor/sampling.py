@@ -15,16 +15,12 @@ import numpy as np
 
 from . import dtypes
 from .ops.copy import check_writable_without_overlap, copy_
+from .ops.promotion import not_implemented
 from .shape_rules import broadcast_shapes
 from .tensor import Tensor, register_methods
 
 __all__ = ["bernoulli", "multinomial"]
 
-# The C++ names of the element types, as ATen's bound checks print them.
-_CPP_NAMES = {dtypes.bool: "bool", dtypes.uint8: "unsigned char", dtypes.int8: "signed char",
-              dtypes.int16: "short int", dtypes.int32: "int", dtypes.int64: "long int",
-              dtypes.float16: "c10::Half", dtypes.bfloat16: "c10::BFloat16", dtypes.float32: "float",
-              dtypes.float64: "double"}
 _BERNOULLI_RANGE = ("Expected p_in >= 0 && p_in <= 1 to be true, but got false.  (Could this error message be "
                     "improved?  If so, please report an enhancement request to PyTorch.)")
 _MAX_CATEGORIES = 2**24
@@ -59,9 +55,9 @@ def check_random_bounds(low: int, high: int, dtype: dtypes.dtype) -> None:
     if low >= high:
         raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}")
     if not _within(low, dtype):
-        raise RuntimeError(f"from is out of bounds for {_CPP_NAMES[dtype]}")
+        raise RuntimeError(f"from is out of bounds for {dtype.cpp_name}")
     if not _within(high - 1, dtype):
-        raise RuntimeError(f"to - 1 is out of bounds for {_CPP_NAMES[dtype]}")
+        raise RuntimeError(f"to - 1 is out of bounds for {dtype.cpp_name}")
 
 
 def check_std(std: float) -> None:
@@ -75,8 +71,6 @@ def _check_p(p: float) -> None:
 
 
 def _require_float(input: Tensor, kernel: str) -> None:
-    from .random import not_implemented
-
     if not input.dtype.is_floating_point:
         raise not_implemented(kernel, input.dtype)
 
@@ -135,9 +129,7 @@ def bernoulli_(input: Tensor, p: float | Tensor = 0.5, *, generator: Any = None)
 # ----- multinomial ----------------------------------------------------------------------------------------
 def _check_multinomial(input: Tensor, num_samples: Any, replacement: bool) -> None:
     if not input.dtype.is_floating_point:
-        from .random import TYPE_NAMES
-
-        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {TYPE_NAMES[input.dtype]}")
+        raise RuntimeError(f"multinomial only supports floating-point dtypes for input, got: {input.dtype.scalar_name}")
     if input.dim() not in (1, 2):
         raise RuntimeError("prob_dist must be 1 or 2 dim")
     if isinstance(num_samples, float | bool) or not isinstance(num_samples, int):
@@ -197,7 +189,7 @@ def uniform_(input: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: A
     from .random import unit_uniform
 
     _require_float(input, "check_uniform_bounds")
-    name = _CPP_NAMES[input.dtype]
+    name = input.dtype.cpp_name
     if not _within(from_, input.dtype):
         raise RuntimeError(f"from is out of bounds for {name}")
     if not _within(to, input.dtype):
@@ -205,9 +197,7 @@ def uniform_(input: Tensor, from_: float = 0.0, to: float = 1.0, *, generator: A
     if from_ > to:
         raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={from_:g} > to={to:g}")
     if not _within(to - from_, input.dtype):
-        from .random import TYPE_NAMES
-
-        raise RuntimeError(f"uniform_ expects to-from <= std::numeric_limits<{TYPE_NAMES[input.dtype]}>::max(), but "
+        raise RuntimeError(f"uniform_ expects to-from <= std::numeric_limits<{input.dtype.scalar_name}>::max(), but "
                            f"found to={to:g} and from={from_:g} which result in to-from to exceed the limit")
     check_writable_without_overlap(input, "uniform_")
     return _fill(input, unit_uniform(generator, input._shape, input.dtype) * (to - from_) + from_)
@@ -225,11 +215,11 @@ def normal_(input: Tensor, mean: float = 0.0, std: float = 1.0, *, generator: An
 
 def exponential_(input: Tensor, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
     """Fill ``input`` in place with samples from the exponential distribution of rate ``lambd``."""
-    from .random import TYPE_NAMES, numpy_generator
+    from .random import numpy_generator
 
     if not input.dtype.is_floating_point:
         raise RuntimeError("Exponential distribution is a continuous probability distribution. dtype must be a "
-                           f"floating point but you specified {TYPE_NAMES[input.dtype]}")
+                           f"floating point but you specified {input.dtype.scalar_name}")
     if not lambd > 0.0:
         raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd:g}")
     check_writable_without_overlap(input, "exponential_")
@@ -255,7 +245,7 @@ def random_(input: Tensor, from_: int | None = None, to: Any = _UNSET, *, genera
         if from_ >= to:
             raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={from_} >= to={to}")
         if not _within(from_, input.dtype):
-            raise RuntimeError(f"from is out of bounds for {_CPP_NAMES[input.dtype]}")
+            raise RuntimeError(f"from is out of bounds for {input.dtype.cpp_name}")
     else:
         check_random_bounds(from_, to, input.dtype)
     check_writable_without_overlap(input, "random_")

@@ -250,7 +250,7 @@ class Tensor:
 
     def type(self, dtype: dtypes.dtype | None = None) -> str | Tensor:
         if dtype is None:
-            return f"ember.{_LEGACY_TYPE_NAMES[self._dtype]}"
+            return f"ember.{self._dtype.scalar_name}Tensor"
         return self.to(dtype)
 
     def float(self) -> Tensor:
@@ -282,20 +282,6 @@ class Tensor:
 
     def bool(self) -> Tensor:
         return self.to(dtypes.bool)
-
-
-_LEGACY_TYPE_NAMES = {
-    dtypes.float32: "FloatTensor",
-    dtypes.float64: "DoubleTensor",
-    dtypes.float16: "HalfTensor",
-    dtypes.bfloat16: "BFloat16Tensor",
-    dtypes.int64: "LongTensor",
-    dtypes.int32: "IntTensor",
-    dtypes.int16: "ShortTensor",
-    dtypes.int8: "CharTensor",
-    dtypes.uint8: "ByteTensor",
-    dtypes.bool: "BoolTensor",
-}
 
 
 def _rebuild_tensor(array: np.ndarray, dtype_name: str, device_name: str) -> Tensor:

@@ -26,7 +26,7 @@ from .elementwise import (
     unary_function,
     unary_op,
 )
-from .promotion import TORCH_NAMES, Promotion, compare_rule, integral_only, opmath, promote2, quiet
+from .promotion import Promotion, compare_rule, integral_only, opmath, promote2, quiet
 
 
 # ----- comparisons -------------------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def equal(input: Tensor, other: Tensor) -> bool:
 
 def _isclose_meta(input: Tensor, other: Tensor, *, rtol: float, atol: float, equal_nan: bool) -> Meta:
     if input._dtype is not other._dtype:
-        raise RuntimeError(f"{TORCH_NAMES[input._dtype]} did not match {TORCH_NAMES[other._dtype]}")
+        raise RuntimeError(f"{input._dtype.scalar_name} did not match {other._dtype.scalar_name}")
     for name, value in (("rtol", rtol), ("atol", atol)):
         if value < 0:
             raise RuntimeError(f"{name} must be greater than or equal to zero, but got {value:g}")

@@ -17,13 +17,6 @@ from ..dispatch import dispatch
 from ..registry import Meta, defop
 from ..tensor import Tensor
 
-# c10's ScalarType names, used in its dtype messages.
-SCALAR_NAMES = {
-    dtypes.bool: "Bool", dtypes.uint8: "Byte", dtypes.int8: "Char", dtypes.int16: "Short", dtypes.int32: "Int",
-    dtypes.int64: "Long", dtypes.float16: "Half", dtypes.bfloat16: "BFloat16", dtypes.float32: "Float",
-    dtypes.float64: "Double",
-}
-
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _LABEL = {c: i for i, c in enumerate(_LETTERS)}
 _ELLIPSIS = -1
@@ -210,7 +203,7 @@ def _einsum_meta(operands: list[Tensor], equation: str) -> Meta:
     contracted = [d for d, c in zip(kinds, plan.contracting, strict=True) if c]
     for d in contracted[1:]:
         if d is not contracted[0]:
-            raise RuntimeError(f"expected scalar type {SCALAR_NAMES[contracted[0]]} but found {SCALAR_NAMES[d]}")
+            raise RuntimeError(f"expected scalar type {contracted[0].scalar_name} but found {d.scalar_name}")
     result = kinds[0]
     for d in kinds[1:]:
         result = dtypes.promote_types(result, d)

@@ -8,7 +8,6 @@ The element-wise families are ``unary.py`` (math functions and activations), ``a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -20,11 +19,8 @@ from ..registry import Meta, OpDef, cached_meta, defop
 from ..shape_rules import broadcast_shapes
 from ..tensor import Tensor, register_methods
 from .copy import COPY_
-from .promotion import TORCH_NAMES, Promotion, Rule, cast, narrow, promote1, promote2, quiet_off, quiet_on
+from .promotion import Promotion, Rule, cast, narrow, promote1, promote2, quiet_off, quiet_on
 
-_CHECKED_NAMES = {dtypes.uint8: "uint8_t", dtypes.int8: "int8_t", dtypes.int16: "int16_t", dtypes.int32: "int",
-                  dtypes.int64: "int64_t", dtypes.float16: "c10::Half", dtypes.bfloat16: "c10::BFloat16",
-                  dtypes.float32: "float", dtypes.float64: "double"}
 _PLAIN_OPERANDS = frozenset((Tensor, bool, int, float))
 
 
@@ -63,28 +59,6 @@ def check_int_scalar(value: Any) -> None:
         raise OverflowError("int too big to convert")
 
 
-def _scalar_limits(dt: dtypes.dtype) -> tuple:
-    if dt.is_floating_point:
-        top = float(np.finfo(np.float32 if dt is dtypes.bfloat16 else dt.np_dtype).max)
-        return -top, top
-    info = np.iinfo(dt.np_dtype)
-    # Unsigned types also admit -max..-1 (they wrap), as PyTorch's overflow check allows.
-    return (int(info.min) if info.min else -int(info.max)), int(info.max)
-
-
-_SCALAR_LIMITS = {dt: _scalar_limits(dt) for dt in dtypes.ALL_DTYPES if dt is not dtypes.bool}
-
-
-def check_scalar_fits(value: Any, dt: dtypes.dtype) -> None:
-    """The overflow check PyTorch applies to the scalars of where and clamp (infinities and NaN pass)."""
-    limits = _SCALAR_LIMITS.get(dt)
-    if limits is None or isinstance(value, Tensor):
-        return
-    # NaN compares false and passes, as in PyTorch.
-    if (value < limits[0] or value > limits[1]) and abs(value) != math.inf:
-        raise RuntimeError(f"value cannot be converted to type {_CHECKED_NAMES[dt]} without overflow")
-
-
 def broadcast(*operands: Any) -> tuple:
     """The broadcast shape of the tensor operands (scalars are 0-d), with both shapes named on a mismatch."""
     shapes = [x._shape for x in operands if isinstance(x, Tensor)]
@@ -103,8 +77,8 @@ def inplace(fn: Callable, name: str) -> Callable:
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         result = fn(self, *args, **kwargs)
         if not dtypes.can_cast(result._dtype, self._dtype):
-            raise RuntimeError(f"result type {TORCH_NAMES[result._dtype]} can't be cast to the desired output type "
-                               f"{TORCH_NAMES[self._dtype]}")
+            raise RuntimeError(f"result type {result._dtype.scalar_name} can't be cast to the desired output type "
+                               f"{self._dtype.scalar_name}")
         if result._shape != self._shape:
             raise RuntimeError(f"output with shape {list(self._shape)} doesn't match the broadcast shape "
                                f"{list(result._shape)}")

@@ -19,15 +19,9 @@ from ..registry import Meta, defop
 from ..shape_rules import broadcast_shapes, wrap_dim
 from ..tensor import Tensor, register_methods
 from .copy import check_writable_without_overlap, copy_
-from .indexing import BASIC_INDEX, FULL_SLICE, HALF_NP_DTYPES, SCALAR_TYPE_NAMES, checked_scalar
+from .indexing import BASIC_INDEX, FULL_SLICE, HALF_NP_DTYPES, write_scalar
 
 _INDEX_DTYPES = (dtypes.int64, dtypes.int32)
-# The C++ type names PyTorch prints in masked_fill's mask-dtype error.
-_CPP_TYPE_NAMES = {
-    dtypes.bool: "bool", dtypes.uint8: "unsigned char", dtypes.int8: "signed char", dtypes.int16: "short int",
-    dtypes.int32: "int", dtypes.int64: "long int", dtypes.float16: "c10::Half", dtypes.bfloat16: "c10::BFloat16",
-    dtypes.float32: "float", dtypes.float64: "double",
-}
 _SCATTER_REDUCES = ("sum", "prod", "mean", "amax", "amin")
 _REDUCE_UFUNCS = {"sum": np.add, "prod": np.multiply, "mean": np.add, "amax": np.maximum, "amin": np.minimum}
 
@@ -170,7 +164,7 @@ def _scatter(input: Tensor, dim: int, index: Tensor, src: Any, reduce: str | Non
     if not isinstance(src, bool | int | float | np.bool_ | np.integer | np.floating):
         raise TypeError(f"scatter(): argument 'src' must be Tensor or Number, not {type(src).__name__}")
     return dispatch(SCATTER, input, index, dim=dim, reduce=reduce, include_self=include_self,
-                    value=checked_scalar(src, input._dtype))
+                    value=write_scalar(src, input._dtype))
 
 
 _LEGACY_REDUCES = {None: None, "add": "sum", "multiply": "prod"}
@@ -279,13 +273,13 @@ def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
 def _index_add_meta(input: Tensor, index: Tensor, source: Tensor, dim: int, alpha: Any) -> Meta:
     if index._dtype not in _INDEX_DTYPES:
         raise RuntimeError(f"index_add_(): Expected dtype int32/int64 for index but got: "
-                           f"{SCALAR_TYPE_NAMES[index._dtype]}")
+                           f"{index._dtype.scalar_name}")
     if index.ndim > 1:
         raise IndexError(f"index_add_(): Index is supposed to be a vector, but got dim: {index.ndim} with type: "
-                         f"{SCALAR_TYPE_NAMES[index._dtype]} and size: {list(index._shape)}")
+                         f"{index._dtype.scalar_name} and size: {list(index._shape)}")
     if source._dtype is not input._dtype:
-        raise RuntimeError(f"index_add_(): self ({SCALAR_TYPE_NAMES[input._dtype]}) and source "
-                           f"({SCALAR_TYPE_NAMES[source._dtype]}) must have the same scalar type")
+        raise RuntimeError(f"index_add_(): self ({input._dtype.scalar_name}) and source "
+                           f"({source._dtype.scalar_name}) must have the same scalar type")
     n = index.numel()
     source_len = source._shape[dim] if source._shape else 1
     if n != source_len:
@@ -323,7 +317,7 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: 
         tensor([3., 0., 3.])
     """
     return dispatch(INDEX_ADD, input, index, source, dim=wrap_dim(dim, input.ndim),
-                    alpha=checked_scalar(alpha, input._dtype))
+                    alpha=write_scalar(alpha, input._dtype))
 
 
 def index_add_(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: float = 1) -> Tensor:
@@ -334,7 +328,7 @@ def index_add_(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha:
 # ----- take ----------------------------------------------------------------------------------------------
 def _take_meta(input: Tensor, index: Tensor) -> Meta:
     if index._dtype is not dtypes.int64:
-        raise RuntimeError(f"take(): Expected a long tensor for index, but got {SCALAR_TYPE_NAMES[index._dtype]}")
+        raise RuntimeError(f"take(): Expected a long tensor for index, but got {index._dtype.scalar_name}")
     return Meta(index._shape, input._dtype)
 
 
@@ -360,7 +354,7 @@ def take(input: Tensor, index: Tensor) -> Tensor:
 def _masked_fill_meta(input: Tensor, mask: Tensor, value: Any) -> Meta:
     if mask._dtype is not dtypes.bool:
         raise RuntimeError(
-            f"masked_fill_ only supports boolean masks, but got mask with dtype {_CPP_TYPE_NAMES[mask._dtype]}")
+            f"masked_fill_ only supports boolean masks, but got mask with dtype {mask._dtype.cpp_name}")
     return Meta(broadcast_shapes(input._shape, mask._shape), input._dtype)
 
 
@@ -380,7 +374,7 @@ def _fill_value(value: Any, dt: dtypes.dtype) -> bool | int | float:
         value = value.item()
     if not isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
         raise TypeError(f"masked_fill(): argument 'value' must be Number or Tensor, not {type(value).__name__}")
-    return checked_scalar(value, dt)
+    return write_scalar(value, dt)
 
 
 def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:

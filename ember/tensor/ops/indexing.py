@@ -11,7 +11,6 @@ which is where PyTorch and NumPy differ: ``x[0, :, [0, 1]]`` has shape ``[3, 2]`
 
 from __future__ import annotations
 
-import math
 import operator
 import warnings
 from typing import Any
@@ -21,55 +20,26 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import dispatch
 from ..registry import INPLACE, VIEW, Meta, defop
+from ..scalars import checked_scalar
 from ..shape_rules import broadcast_shapes
 from ..tensor import Tensor, register_methods
 from .copy import copy_, fill_
 
 FULL_SLICE = (None, None, 1)
 
-# ATen's ScalarType names, used by its dtype-mismatch messages.
-SCALAR_TYPE_NAMES = {
-    dtypes.bool: "Bool", dtypes.uint8: "Byte", dtypes.int8: "Char", dtypes.int16: "Short", dtypes.int32: "Int",
-    dtypes.int64: "Long", dtypes.float16: "Half", dtypes.bfloat16: "BFloat16", dtypes.float32: "Float",
-    dtypes.float64: "Double",
-}
-# C++ type names, as c10's overflow check prints them.
-_CPP_NAMES = {
-    dtypes.uint8: "uint8_t", dtypes.int8: "int8_t", dtypes.int16: "int16_t", dtypes.int32: "int",
-    dtypes.int64: "int64_t", dtypes.float32: "float", dtypes.float64: "double",
-}
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _INDEX_DTYPES = (dtypes.int64, dtypes.int32)
 HALF_NP_DTYPES = (dtypes.float16.np_dtype, dtypes.bfloat16.np_dtype)
 _MASK_DTYPES = (dtypes.bool, dtypes.uint8)
 
 
-def checked_scalar(value: Any, dt: dtypes.dtype) -> bool | int | float:
-    """``value`` converted for a write into a ``dt`` tensor, refusing overflow as c10's ``checked_convert`` does.
+def write_scalar(value: Any, dt: dtypes.dtype) -> bool | int | float:
+    """``value`` converted for a write into a ``dt`` tensor (setitem, scatter, masked_fill, index_add's alpha),
+    refusing overflow as c10's ``checked_convert`` does.
 
-    Negative integers down to -255 wrap into uint8 (two's complement, as PyTorch allows); floats into integer
-    types are truncated; float16/bfloat16 saturate to inf.
+    Unlike ``Scalar::to``, float16/bfloat16 saturate to inf as in PyTorch's setitem, and negative floats, like
+    negative integers, wrap into uint8 down to -255.
     """
-    if isinstance(value, np.generic):
-        value = value.item()
-    if dt is dtypes.bool:
-        return bool(value)
-    try:
-        if dt.is_floating_point:
-            out = float(value)
-            if dt is dtypes.float32 and math.isfinite(out) and abs(out) > _FLOAT32_MAX:
-                raise OverflowError
-            return out
-        info = np.iinfo(dt.np_dtype)
-        low = -info.max if dt is dtypes.uint8 else info.min
-        if isinstance(value, float) and not math.isfinite(value):
-            raise OverflowError
-        if not low <= value <= info.max:
-            raise OverflowError
-        value = int(value)
-        return value + 256 if value < 0 and dt is dtypes.uint8 else value
-    except OverflowError:
-        raise RuntimeError(f"value cannot be converted to type {_CPP_NAMES[dt]} without overflow") from None
+    return checked_scalar(value, dt, check_reduced=False, wrap_negative_floats=True)
 
 
 # ----- basic_index: one view for ints, slices, None and Ellipsis ------------------------------------------
@@ -182,8 +152,8 @@ def _index_put_meta(input: Tensor, indices: list, values: Tensor, dims: tuple, a
     if values._dtype is not input._dtype:
         raise RuntimeError(
             "Index put requires the source and destination dtypes match, got "
-            f"{SCALAR_TYPE_NAMES[input._dtype]} for the destination and "
-            f"{SCALAR_TYPE_NAMES[values._dtype]} for the source."
+            f"{input._dtype.scalar_name} for the destination and "
+            f"{values._dtype.scalar_name} for the source."
         )
     try:
         fits = broadcast_shapes(result, values._shape) == result
@@ -444,7 +414,7 @@ def setitem(self: Tensor, key: Any, value: Any) -> None:
     if isinstance(value, Tensor):
         value = _strip_leading_ones(value)
     elif isinstance(value, bool | int | float | np.bool_ | np.integer | np.floating):
-        value = checked_scalar(value, self._dtype)
+        value = write_scalar(value, self._dtype)
     else:
         raise TypeError(f"can't assign a {type(value).__name__} to a {self.type()}")
     view, advanced = _split_index(self, key)

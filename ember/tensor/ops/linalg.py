@@ -18,14 +18,7 @@ from ..dispatch import dispatch
 from ..registry import Meta, defop
 from ..shape_rules import numel
 from ..tensor import Tensor, register_methods
-from .einsum import EINSUM, SCALAR_NAMES, einsum, require_tensor
-
-# Besides ScalarType names (SCALAR_NAMES), c10 messages spell dtypes as C++ element types.
-_CPP_NAMES = {
-    dtypes.bool: "bool", dtypes.uint8: "unsigned char", dtypes.int8: "signed char", dtypes.int16: "short int",
-    dtypes.int32: "int", dtypes.int64: "long int", dtypes.float16: "c10::Half", dtypes.bfloat16: "c10::BFloat16",
-    dtypes.float32: "float", dtypes.float64: "double",
-}
+from .einsum import EINSUM, einsum, require_tensor
 
 # PyTorch routes each rank case to a different kernel (dot, addmv, addmm, bmm) and its errors name that kernel.
 _DOT, _MV, _MM, _BMM = "dot", "mv", "mm", "bmm"
@@ -86,14 +79,14 @@ def _matmul_shape(sa: tuple, sb: tuple) -> tuple[str, tuple]:
 def _check_matmul_dtypes(case: str, a: dtypes.dtype, b: dtypes.dtype) -> None:
     if a is not b:
         if case == _DOT:
-            msg = f"dot : expected both vectors to have same dtype, but found {SCALAR_NAMES[a]} and {SCALAR_NAMES[b]}"
+            msg = f"dot : expected both vectors to have same dtype, but found {a.scalar_name} and {b.scalar_name}"
         elif case == _MV:
-            msg = (f"addmv input tensors must have the same dtype, but got {SCALAR_NAMES[b]}, {SCALAR_NAMES[a]}, "
-                   f"and {SCALAR_NAMES[b]}")
+            msg = (f"addmv input tensors must have the same dtype, but got {b.scalar_name}, {a.scalar_name}, "
+                   f"and {b.scalar_name}")
         elif case == _MM:
-            msg = f"expected m1 and m2 to have the same dtype, but got: {_CPP_NAMES[a]} != {_CPP_NAMES[b]}"
+            msg = f"expected m1 and m2 to have the same dtype, but got: {a.cpp_name} != {b.cpp_name}"
         else:
-            msg = f"expected scalar type {SCALAR_NAMES[a]} but found {SCALAR_NAMES[b]}"
+            msg = f"expected scalar type {a.scalar_name} but found {b.scalar_name}"
         raise RuntimeError(msg)
     if a is dtypes.bool:
         raise NotImplementedError(f"\"{_KERNEL_NAMES[case]}\" not implemented for 'Bool'")
@@ -291,8 +284,8 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta: float = 1, alpha: 
     _matmul_shape(mat1._shape, mat2._shape)
     for first, name in ((input, "self"), (mat1, "mat1")):
         if first.dtype is not mat2.dtype:
-            raise RuntimeError(f"{name} and mat2 must have the same dtype, but got {SCALAR_NAMES[first.dtype]} and "
-                               f"{SCALAR_NAMES[mat2.dtype]}")
+            raise RuntimeError(f"{name} and mat2 must have the same dtype, but got {first.dtype.scalar_name} and "
+                               f"{mat2.dtype.scalar_name}")
     return _scaled_sum(input, dispatch(MATMUL, mat1, mat2), beta, alpha)
 
 
@@ -306,8 +299,8 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta: float = 1, a
     """
     require_tensor("baddbmm", "input", 1, input)
     if input.dtype is not batch1.dtype and batch1.dtype is batch2.dtype:
-        raise RuntimeError(f"Input dtypes must be the same, got: input {_CPP_NAMES[input.dtype]}, batch1: "
-                           f"{_CPP_NAMES[batch1.dtype]}, batch2: {_CPP_NAMES[batch2.dtype]}")
+        raise RuntimeError(f"Input dtypes must be the same, got: input {input.dtype.cpp_name}, batch1: "
+                           f"{batch1.dtype.cpp_name}, batch2: {batch2.dtype.cpp_name}")
     if batch1.dtype is dtypes.bool and batch2.dtype is dtypes.bool:
         raise NotImplementedError("\"baddbmm\" not implemented for 'Bool'")
     return _scaled_sum(input, bmm(batch1, batch2), beta, alpha)

@@ -18,20 +18,13 @@ import numpy as np
 from .. import dtypes
 from ..tensor import Tensor
 
-# torch's ScalarType names ("not implemented for 'Float'") and C++ type names ("expected dtype long int").
-TORCH_NAMES = {dtypes.bool: "Bool", dtypes.uint8: "Byte", dtypes.int8: "Char", dtypes.int16: "Short",
-               dtypes.int32: "Int", dtypes.int64: "Long", dtypes.float16: "Half", dtypes.bfloat16: "BFloat16",
-               dtypes.float32: "Float", dtypes.float64: "Double"}
-CPP_NAMES = {dtypes.bool: "bool", dtypes.uint8: "unsigned char", dtypes.int8: "signed char",
-             dtypes.int16: "short int", dtypes.int32: "int", dtypes.int64: "long int", dtypes.float16: "c10::Half",
-             dtypes.bfloat16: "c10::BFloat16", dtypes.float32: "float", dtypes.float64: "double"}
 _FROM_NUMPY = {d.np_dtype: d for d in dtypes.ALL_DTYPES}
 _REDUCED = (dtypes.float16, dtypes.bfloat16)
 
 
 def not_implemented(kernel: str, dt: dtypes.dtype) -> NotImplementedError:
     """PyTorch's error for a dtype an op has no kernel for, e.g. ``"bitwise_and_cpu" not implemented for 'Float'``."""
-    return NotImplementedError(f"\"{kernel}\" not implemented for '{TORCH_NAMES[dt]}'")
+    return NotImplementedError(f"\"{kernel}\" not implemented for '{dt.scalar_name}'")
 
 
 # ----- type promotion ----------------------------------------------------------------------------------------
@@ -225,7 +218,7 @@ try:  # NumPy >= 2 keeps the error policy in a contextvar: setting a prebuilt on
 
     quiet_on = functools.partial(_extobj_contextvar.set, _make_extobj(all="ignore"))
     quiet_off = _extobj_contextvar.reset
-except ImportError:  # NumPy 1.x
+except (ImportError, AttributeError, TypeError):  # NumPy 1.x, or a NumPy whose private API moved
 
     def quiet_on() -> Any:
         state = np.errstate(all="ignore")

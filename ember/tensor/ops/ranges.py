@@ -12,24 +12,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 from .. import dtypes
 from ..devices import device
 from ..dispatch import dispatch
 from ..registry import Meta, defop
+from ..scalars import Number, checked_scalar
 from ..tensor import Tensor
 
 __all__ = ["arange", "linspace", "logspace", "eye"]
 
 DeviceLike = device | str | int | None
-Number = bool | int | float
-
-# The C++ type names ATen's checked scalar conversion puts in its overflow error.
-_CPP_NAMES = {dtypes.uint8: "uint8_t", dtypes.int8: "int8_t", dtypes.int16: "int16_t", dtypes.int32: "int",
-              dtypes.int64: "int64_t", dtypes.float16: "c10::Half", dtypes.bfloat16: "c10::BFloat16",
-              dtypes.float32: "float", dtypes.float64: "double"}
 
 
 # ----- argument helpers -----------------------------------------------------------------------------------
@@ -62,26 +56,6 @@ def _check_dtype(dtype: Any, fn: str, supports_bool: bool = False) -> None:
         raise TypeError(f"{fn}(): argument 'dtype' must be ember.dtype, not {type(dtype).__name__}")
     if dtype is dtypes.bool and not supports_bool:
         raise NotImplementedError(f"\"{fn}_cpu\" not implemented for 'Bool'")
-
-
-def checked_scalar(value: Number, dtype: dtypes.dtype) -> Number:
-    """``value`` converted to ``dtype`` as ATen's ``Scalar::to`` does: refusing values out of range (ints may
-    wrap into unsigned types down to -max), truncating floats to integers, rounding to narrow floats."""
-    if dtype.is_floating_point:
-        highest = float(ml_dtypes.finfo(dtype.np_dtype).max)
-        bad = math.isfinite(value) and not -highest <= value <= highest
-    else:
-        info = np.iinfo(dtype.np_dtype)
-        lowest, highest = int(info.min), int(info.max)
-        if isinstance(value, float):
-            bad = math.isnan(value) or not lowest <= value <= highest
-        else:
-            bad = value > highest or value < (-highest if lowest == 0 else lowest)
-    if bad:
-        raise RuntimeError(f"value cannot be converted to type {_CPP_NAMES[dtype]} without overflow")
-    if dtype.is_floating_point:
-        return float(np.asarray(value, dtype=dtype.np_dtype).astype(np.float64))
-    return int(np.asarray(int(value)).astype(dtype.np_dtype))
 
 
 def _fma(a: Any, b: Any, c: Any) -> np.ndarray:
@@ -157,7 +131,8 @@ def _arange_plan(start: Number, end: Number, step: Number, dtype: dtypes.dtype) 
         if not dtype.is_floating_point:
             start, step = checked_scalar(start, dtypes.int64), checked_scalar(step, dtypes.int64)
         elif dtype.itemsize == 2:
-            start, step = checked_scalar(start, dtypes.float32), checked_scalar(step, dtypes.float32)
+            start = checked_scalar(start, dtypes.float32, round_floats=True)
+            step = checked_scalar(step, dtypes.float32, round_floats=True)
         else:
             start, step = x_start, x_step
     if not 0 <= size <= 2**63 - 1:
@@ -242,7 +217,7 @@ def _linspace_meta(*, start: Number, end: Number, steps: int, dtype: dtypes.dtyp
 def _linspace_kernel(*, start: Number, end: Number, steps: int, dtype: dtypes.dtype) -> np.ndarray:
     if steps <= 1:
         return _cast(np.full(steps, start), dtype)
-    start, end = checked_scalar(start, dtype), checked_scalar(end, dtype)
+    start, end = checked_scalar(start, dtype, round_floats=True), checked_scalar(end, dtype, round_floats=True)
     if dtype.is_floating_point and dtype.itemsize == 2:
         dt = dtype.np_dtype.type
         return _symmetric(start, end, (dt(end) - dt(start)) / dt(steps - 1), steps, dt)
@@ -281,7 +256,7 @@ def _logspace_meta(*, start: Number, end: Number, steps: int, base: float, dtype
 def _logspace_kernel(*, start: Number, end: Number, steps: int, base: float, dtype: dtypes.dtype) -> np.ndarray:
     if steps <= 1:
         return _cast(_powers(base, np.full(steps, float(start))), dtype)
-    start, end = checked_scalar(start, dtype), checked_scalar(end, dtype)
+    start, end = checked_scalar(start, dtype, round_floats=True), checked_scalar(end, dtype, round_floats=True)
     # The span is taken in the result dtype (C++ promotes small integers to int) before the division in double.
     span = end - start if not dtype.is_floating_point else dtype.np_dtype.type(end) - dtype.np_dtype.type(start)
     step = float(span) / (steps - 1)

@@ -21,20 +21,6 @@ from ..tensor import Tensor, register_methods
 
 DimArg = int | Sequence[int] | None
 
-# c10's ScalarType names, which PyTorch's error messages use ("... not implemented for 'Long'").
-TORCH_TYPE_NAMES = {
-    dtypes.bool: "Bool",
-    dtypes.uint8: "Byte",
-    dtypes.int8: "Char",
-    dtypes.int16: "Short",
-    dtypes.int32: "Int",
-    dtypes.int64: "Long",
-    dtypes.float16: "Half",
-    dtypes.bfloat16: "BFloat16",
-    dtypes.float32: "Float",
-    dtypes.float64: "Double",
-}
-
 _LOW_PRECISION = (dtypes.float16.np_dtype, dtypes.bfloat16.np_dtype)
 
 
@@ -141,7 +127,7 @@ def _mean_meta(a: Tensor, *, dim: tuple, keepdim: bool, dtype: dtypes.dtype) -> 
         which = "Input" if dtype is a._dtype else "Optional"
         raise RuntimeError(
             f"mean(): could not infer output dtype. {which} dtype must be either a floating point or complex dtype. "
-            f"Got: {TORCH_TYPE_NAMES[dtype]}"
+            f"Got: {dtype.scalar_name}"
         )
     return _reduce_meta(a, dim=dim, keepdim=keepdim, dtype=dtype)
 
@@ -157,7 +143,7 @@ def _nanmean_meta(a: Tensor, *, dim: tuple, keepdim: bool, dtype: dtypes.dtype) 
     if not a._dtype.is_floating_point:
         raise RuntimeError(
             "nanmean(): expected input to have floating point or complex dtype but got "
-            f"{TORCH_TYPE_NAMES[a._dtype]}"
+            f"{a._dtype.scalar_name}"
         )
     return _mean_meta(a, dim=dim, keepdim=keepdim, dtype=dtype)
 

@@ -13,7 +13,7 @@ from ..dispatch import dispatch
 from ..registry import Meta, defop
 from ..shape_rules import wrap_dim
 from ..tensor import Tensor, register_methods
-from .reduction import TORCH_TYPE_NAMES, check_dtype_arg, check_tensor, long_if_integral
+from .reduction import check_dtype_arg, check_tensor, long_if_integral
 
 _ACCUMULATOR = {
     np.dtype(np.float16): np.float32,
@@ -27,7 +27,7 @@ def _scan_meta(fn: str):
     def infer(a: Tensor, *, dim: int, dtype: dtypes.dtype) -> Meta:
         # As in PyTorch, an empty input returns before the kernel's dtype check.
         if dtype is dtypes.bool and a.numel():
-            raise NotImplementedError(f"\"{fn}_out_cpu\" not implemented for '{TORCH_TYPE_NAMES[dtype]}'")
+            raise NotImplementedError(f"\"{fn}_out_cpu\" not implemented for '{dtype.scalar_name}'")
         return Meta(a._shape, dtype)
 
     return infer

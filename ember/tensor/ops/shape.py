@@ -15,6 +15,7 @@ from ..dispatch import dispatch
 from ..registry import Meta, defop
 from ..shape_rules import wrap_dim, wrap_dims
 from ..tensor import Tensor, register_methods
+from .promotion import not_implemented
 from .view_composites import atleast_1d, atleast_2d, atleast_3d
 from .views import as_int, int_tuple, int_varargs
 
@@ -304,8 +305,7 @@ def _repeat_interleave_meta(a: Tensor, repeats: Any, dim: int, output_size: int 
     if isinstance(repeats, int):
         return Meta(a._shape[:dim] + (a._shape[dim] * repeats,) + a._shape[dim + 1 :], a._dtype)
     if repeats._dtype.is_floating_point or repeats._dtype is dtypes.bool:
-        name = repeats.type().split(".")[-1].removesuffix("Tensor")
-        raise NotImplementedError(f"\"repeat_interleave_cpu\" not implemented for '{name}'")
+        raise not_implemented("repeat_interleave_cpu", repeats._dtype)
     if repeats.dim() > 1:
         raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
     if repeats.numel() != 1 and repeats.numel() != a._shape[dim]:

@@ -17,7 +17,7 @@ from ..dispatch import dispatch
 from ..registry import Meta, defop
 from ..shape_rules import wrap_dim
 from ..tensor import Tensor, register_methods
-from .reduction import TORCH_TYPE_NAMES, check_dtype_arg, check_tensor, opmath, reduced_shape, reduction_dims
+from .reduction import check_dtype_arg, check_tensor, opmath, reduced_shape, reduction_dims
 
 
 def _logsumexp_meta(a: Tensor, *, dim: tuple, keepdim: bool, dtype: dtypes.dtype) -> Meta:
@@ -40,7 +40,7 @@ def _softmax_meta(kernel_name: str):
         if not dtype.is_floating_point and a.numel():
             last = "_lastdim" if dim >= a.dim() - 1 else ""
             raise NotImplementedError(f'"{kernel_name}{last}_kernel_impl" not implemented for '
-                                      f"'{TORCH_TYPE_NAMES[dtype]}'")
+                                      f"'{dtype.scalar_name}'")
         return Meta(a._shape, dtype)
 
     return infer

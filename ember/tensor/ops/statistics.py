@@ -19,7 +19,6 @@ from ..shape_rules import wrap_dim
 from ..tensor import Tensor, register_methods
 from .reduction import (
     MEAN,
-    TORCH_TYPE_NAMES,
     DimArg,
     check_dtype_arg,
     check_tensor,
@@ -52,12 +51,12 @@ def _std_kernel(a: np.ndarray, *, dim: tuple, correction: float, keepdim: bool) 
 
 def _norm_meta(a: Tensor, *, p: float, dim: tuple, keepdim: bool, dtype: dtypes.dtype) -> Meta:
     if not a._dtype.is_floating_point:
-        got = TORCH_TYPE_NAMES[a._dtype]
+        got = a._dtype.scalar_name
         raise RuntimeError(f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {got}")
     if dtypes.promote_types(a._dtype, dtype) is not dtype:
         raise RuntimeError(
-            f"linalg.vector_norm: the dtype of the input ({TORCH_TYPE_NAMES[a._dtype]}) should be convertible "
-            f"without narrowing to the specified dtype ({TORCH_TYPE_NAMES[dtype]})"
+            f"linalg.vector_norm: the dtype of the input ({a._dtype.scalar_name}) should be convertible "
+            f"without narrowing to the specified dtype ({dtype.scalar_name})"
         )
     if p < 0 or p == math.inf:
         for d in dim:
@@ -180,7 +179,7 @@ def std_mean(input: Tensor, dim: DimArg = None, unbiased: bool | None = None, ke
 
 def _matrix_norm(input: Tensor, ord: str, dim: list | None, keepdim: bool, dtype: dtypes.dtype | None) -> Tensor:
     """``torch.norm`` hands string orders it cannot treat as vector norms to ``linalg.matrix_norm``."""
-    got = TORCH_TYPE_NAMES[input._dtype]
+    got = input._dtype.scalar_name
     if input.dim() < 2:
         raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
     if not input._dtype.is_floating_point:

@@ -11,11 +11,10 @@ import numpy as np
 from .. import dtypes
 from ..dispatch import dispatch
 from ..registry import Meta, defop
+from ..scalars import FLOAT_MAX, checked_scalar
 from ..tensor import Tensor, register_methods
-from .elementwise import as_operand, as_tensor_arg, broadcast, check_int_scalar, check_scalar_fits, register_inplace
+from .elementwise import as_operand, as_tensor_arg, broadcast, check_int_scalar, register_inplace
 from .promotion import (
-    CPP_NAMES,
-    TORCH_NAMES,
     cast,
     exact_rule,
     not_implemented,
@@ -31,13 +30,13 @@ from .promotion import (
 def _where_meta(condition: Tensor, input: Any, other: Any) -> Meta:
     if condition._dtype is not dtypes.bool:
         raise RuntimeError("where expected condition to be a boolean tensor, but got a tensor with dtype "
-                           f"{TORCH_NAMES[condition._dtype]}")
+                           f"{condition._dtype.scalar_name}")
     p = promote2(exact_rule, input, other)
     for value in (input, other):
         check_int_scalar(value)
         # Unlike clamp, where lets float scalars overflow to inf in float16/bfloat16, so only integers are checked.
-        if not p.out.is_floating_point:
-            check_scalar_fits(value, p.out)
+        if not p.out.is_floating_point and not isinstance(value, Tensor):
+            checked_scalar(value, p.out)
     return Meta(broadcast(condition, input, other), p.out)
 
 
@@ -84,7 +83,9 @@ def _clamp_meta(input: Tensor, min: Any, max: Any) -> Meta:
             raise not_implemented("clamp_cpu", p.out)
     for b in bounds:
         check_int_scalar(b)
-        check_scalar_fits(b, p.out)
+        if not isinstance(b, Tensor):
+            # ember has always bounded bfloat16 scalars by float32's largest here, not bfloat16's as PyTorch does.
+            checked_scalar(b, p.out, bfloat16_max=FLOAT_MAX[dtypes.float32])
     return Meta(broadcast(input, *bounds), p.out)
 
 
@@ -140,11 +141,11 @@ clip = clamp
 def _lerp_meta(input: Tensor, end: Tensor, weight: Any) -> Meta:
     dt = input._dtype
     if end._dtype is not dt:
-        raise RuntimeError(f"expected dtype {CPP_NAMES[dt]} for `end` but got dtype {CPP_NAMES[end._dtype]}")
+        raise RuntimeError(f"expected dtype {dt.cpp_name} for `end` but got dtype {end._dtype.cpp_name}")
     if isinstance(weight, Tensor):
         if weight._dtype is not dt and weight._shape:
-            raise RuntimeError(f"expected dtype {CPP_NAMES[dt]} for `weight` but got dtype "
-                               f"{CPP_NAMES[weight._dtype]}")
+            raise RuntimeError(f"expected dtype {dt.cpp_name} for `weight` but got dtype "
+                               f"{weight._dtype.cpp_name}")
         kernel = "lerp_kernel_tensor"
     else:
         check_int_scalar(weight)
