@@ -44,13 +44,26 @@ FULL = defop("full", _full_meta, cpu=_full_kernel, doc="A new tensor of one valu
 EMPTY = defop("empty", _empty_meta, cpu=_empty_kernel, doc="A new tensor with uninitialised contents.")
 
 
+def set_requires_grad(t: Tensor, requires_grad: bool) -> Tensor:
+    """Apply a creation function's ``requires_grad=`` (refused for non-floating dtypes, as in PyTorch)."""
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
 def _check_dtype(dtype: Any) -> None:
     if dtype is not None and not isinstance(dtype, dtypes.dtype):
         raise TypeError(f"dtype must be an ember.dtype, got {dtype!r}")
 
 
-def full(size: Any, fill_value: bool | int | float, *, dtype: dtypes.dtype | None = None,
-         device: DeviceLike = None) -> Tensor:
+def full(
+    size: Any,
+    fill_value: bool | int | float,
+    *,
+    dtype: dtypes.dtype | None = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """A tensor of shape ``size`` filled with ``fill_value``; the dtype is inferred from the value if not given.
 
     Example::
@@ -63,42 +76,76 @@ def full(size: Any, fill_value: bool | int | float, *, dtype: dtypes.dtype | Non
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     shape = parse_size((size,))
-    return dispatch(FULL, shape, fill_value, dtype=dtype or dtypes.scalar_dtype(fill_value), device=device)
+    return set_requires_grad(
+        dispatch(FULL, shape, fill_value, dtype=dtype or dtypes.scalar_dtype(fill_value), device=device), requires_grad
+    )
 
 
-def zeros(*size: Any, dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
+def zeros(
+    *size: Any, dtype: dtypes.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False
+) -> Tensor:
     """A tensor of zeros, ``zeros(2, 3)`` or ``zeros((2, 3))``; default dtype float."""
     _check_dtype(dtype)
-    return dispatch(FULL, parse_size(size), 0, dtype=dtype or dtypes.get_default_dtype(), device=device)
+    return set_requires_grad(
+        dispatch(FULL, parse_size(size), 0, dtype=dtype or dtypes.get_default_dtype(), device=device), requires_grad
+    )
 
 
-def ones(*size: Any, dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
+def ones(
+    *size: Any, dtype: dtypes.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False
+) -> Tensor:
     """A tensor of ones, ``ones(2, 3)`` or ``ones((2, 3))``; default dtype float."""
     _check_dtype(dtype)
-    return dispatch(FULL, parse_size(size), 1, dtype=dtype or dtypes.get_default_dtype(), device=device)
+    return set_requires_grad(
+        dispatch(FULL, parse_size(size), 1, dtype=dtype or dtypes.get_default_dtype(), device=device), requires_grad
+    )
 
 
-def empty(*size: Any, dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
+def empty(
+    *size: Any, dtype: dtypes.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False
+) -> Tensor:
     """A tensor whose contents are whatever memory held; default dtype float."""
     _check_dtype(dtype)
-    return dispatch(EMPTY, parse_size(size), dtype=dtype or dtypes.get_default_dtype(), device=device)
+    return set_requires_grad(
+        dispatch(EMPTY, parse_size(size), dtype=dtype or dtypes.get_default_dtype(), device=device), requires_grad
+    )
 
 
-def zeros_like(input: Tensor, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
-    return zeros(input._shape, dtype=dtype or input.dtype, device=device or input.device)
+def zeros_like(
+    input: Tensor, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False
+) -> Tensor:
+    return set_requires_grad(
+        zeros(input._shape, dtype=dtype or input.dtype, device=device or input.device), requires_grad
+    )
 
 
-def ones_like(input: Tensor, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
-    return ones(input._shape, dtype=dtype or input.dtype, device=device or input.device)
+def ones_like(
+    input: Tensor, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False
+) -> Tensor:
+    return set_requires_grad(
+        ones(input._shape, dtype=dtype or input.dtype, device=device or input.device), requires_grad
+    )
 
 
-def empty_like(input: Tensor, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
-    return empty(input._shape, dtype=dtype or input.dtype, device=device or input.device)
+def empty_like(
+    input: Tensor, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False
+) -> Tensor:
+    return set_requires_grad(
+        empty(input._shape, dtype=dtype or input.dtype, device=device or input.device), requires_grad
+    )
 
 
-def full_like(input: Tensor, fill_value: Any, *, dtype: dtypes.dtype | None = None,
-              device: DeviceLike = None) -> Tensor:
-    return full(input._shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
+def full_like(
+    input: Tensor,
+    fill_value: Any,
+    *,
+    dtype: dtypes.dtype | None = None,
+    device: DeviceLike = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    return set_requires_grad(
+        full(input._shape, fill_value, dtype=dtype or input.dtype, device=device or input.device), requires_grad
+    )
 
 
 def _new_factory(factory):
@@ -110,8 +157,9 @@ def _new_factory(factory):
     return method
 
 
-def new_full(self: Tensor, size: Any, fill_value: Any, *, dtype: dtypes.dtype | None = None,
-             device: DeviceLike = None) -> Tensor:
+def new_full(
+    self: Tensor, size: Any, fill_value: Any, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None
+) -> Tensor:
     return full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device)
 
 
@@ -172,8 +220,10 @@ def _nested_shape(seq: Any, depth: int, flat: list) -> tuple:
     for item in seq[1:]:
         other = _nested_shape(item, depth + 1, flat)
         if other != sub:
-            raise ValueError(f"expected sequence of length {sub[0] if sub else 0} at dim {depth + 1} "
-                             f"(got {other[0] if other else 0})")
+            raise ValueError(
+                f"expected sequence of length {sub[0] if sub else 0} at dim {depth + 1} "
+                f"(got {other[0] if other else 0})"
+            )
     return (len(seq),) + sub
 
 
@@ -185,7 +235,9 @@ def _from_host(array: np.ndarray, dt: dtypes.dtype, dev: device) -> Tensor:
     return Tensor._make(Storage(buffer, dev, backend), host.shape, contiguous_strides(host.shape), 0, dt)
 
 
-def tensor(data: Any, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
+def tensor(
+    data: Any, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None, requires_grad: bool = False
+) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, NumPy arrays, scalars, tensors).
 
     The dtype is inferred as PyTorch does: bools give bool, ints give int64, any float gives the default
@@ -200,7 +252,9 @@ def tensor(data: Any, *, dtype: dtypes.dtype | None = None, device: DeviceLike =
     _check_dtype(dtype)
     host, inferred = _host_array_from_data(data)
     dt = dtype or inferred
-    return _from_host(host, dt, as_device(device if device is not None else getattr(data, "device", None)))
+    return set_requires_grad(
+        _from_host(host, dt, as_device(device if device is not None else getattr(data, "device", None))), requires_grad
+    )
 
 
 def from_numpy(ndarray: np.ndarray) -> Tensor:
@@ -222,8 +276,9 @@ def from_numpy(ndarray: np.ndarray) -> Tensor:
         )
     stride = tuple(s // itemsize for s in ndarray.strides)
     extent = 0 if ndarray.size == 0 else 1 + sum((n - 1) * st for n, st in zip(ndarray.shape, stride, strict=True))
-    flat = np.lib.stride_tricks.as_strided(ndarray, shape=(extent,), strides=(itemsize,),
-                                           writeable=ndarray.flags.writeable)
+    flat = np.lib.stride_tricks.as_strided(
+        ndarray, shape=(extent,), strides=(itemsize,), writeable=ndarray.flags.writeable
+    )
     storage = Storage(flat, as_device("cpu"), writable=ndarray.flags.writeable)
     t = Tensor._make(storage, ndarray.shape, stride, 0, dt)
     t._np = ndarray
@@ -242,8 +297,19 @@ def as_tensor(data: Any, dtype: dtypes.dtype | None = None, device: DeviceLike =
     return tensor(data, dtype=dtype, device=device)
 
 
-__all__ = ["tensor", "as_tensor", "from_numpy", "full", "zeros", "ones", "empty", "full_like", "zeros_like",
-           "ones_like", "empty_like"]
+__all__ = [
+    "tensor",
+    "as_tensor",
+    "from_numpy",
+    "full",
+    "zeros",
+    "ones",
+    "empty",
+    "full_like",
+    "zeros_like",
+    "ones_like",
+    "empty_like",
+]
 
 register_methods(
     new_zeros=_new_factory(zeros),

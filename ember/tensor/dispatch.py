@@ -32,6 +32,18 @@ class HookHandle:
             _hooks.remove(self._hook)
 
 
+# Autograd sits above this layer; it installs its recorder here (ember.autograd imports set them).
+_autograd_record: Callable[[OpDef, tuple, dict, Any], None] | None = None
+_autograd_check_inplace: Callable[[OpDef, tuple], None] | None = None
+
+
+def install_autograd(record: Callable[[OpDef, tuple, dict, Any], None],
+                     check_inplace: Callable[[OpDef, tuple], None]) -> None:
+    """Called once by ``ember.autograd``: record graphs for ops whose operands take part in autograd."""
+    global _autograd_record, _autograd_check_inplace
+    _autograd_record, _autograd_check_inplace = record, check_inplace
+
+
 def add_dispatch_hook(hook: DispatchHook) -> HookHandle:
     """Call ``hook(op, operands, attrs, outputs)`` after every dispatched op (tracer, autograd, profilers)."""
     _hooks.append(hook)
@@ -67,11 +79,16 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
         out._offset = offset
         out._dtype = base._dtype
         out._np = None
+        out._autograd = None
+        out._base = base._base if base._base is not None else base
+        if base._autograd is not None and _autograd_record is not None:
+            _autograd_record(op, operands, attrs, out)
         if _hooks:
             _notify(op, operands, attrs, out)
         return out
     # One pass finds the device and the kernel-side arrays; this loop is the eager hot path.
     dev = backend = None
+    tracked = False
     arrays = []
     for value in operands:
         if isinstance(value, Tensor):
@@ -82,8 +99,12 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
                 raise _device_error(op, operands)
             array = value._np
             arrays.append(array if array is not None else value._array())
+            if value._autograd is not None:
+                tracked = True
         elif type(value) in (list, tuple) and value and isinstance(value[0], Tensor):
             for item in value:
+                if item._autograd is not None:
+                    tracked = True
                 item_dev = item._storage.device
                 if dev is None:
                     dev = item_dev
@@ -99,6 +120,8 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
     if kernel is None:
         get_backend(dev.type)
         raise NotImplementedError(f"op '{op.name}' has no kernel for device '{dev}'")
+    if op.kind == INPLACE and tracked and _autograd_check_inplace is not None:
+        _autograd_check_inplace(op, operands)
     if op.kind == INPLACE and not operands[0]._storage.writable:
         raise RuntimeError(
             f"{op.name}: cannot write to a tensor whose memory is a read-only NumPy array (from_numpy of a "
@@ -115,6 +138,8 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
             out = _wrap(op, result, meta, dev, backend)
         else:
             out = tuple(_wrap(op, r, m, dev, backend) for r, m in zip(result, meta, strict=True))
+    if tracked and _autograd_record is not None:
+        _autograd_record(op, operands, attrs, out)
     if _hooks:
         _notify(op, operands, attrs, out)
     return out
@@ -146,4 +171,6 @@ def _wrap(op: OpDef, result: Any, meta: Meta, dev: device, backend: Backend) -> 
     t._offset = 0
     t._dtype = meta.dtype
     t._np = view
+    t._autograd = None
+    t._base = None
     return t

@@ -58,6 +58,7 @@ class OpDef:
     kernels: dict[str, Callable[..., Any]] = field(default_factory=dict)
     view: Callable[..., tuple[tuple, tuple, int]] | None = None
     backward: Callable[..., Any] | None = None
+    saves: tuple = ()
     lowerings: dict[str, Callable[..., Any]] = field(default_factory=dict)
     doc: str = ""
 
@@ -101,6 +102,23 @@ def _infer_from_view(view: Callable[..., tuple[tuple, tuple, int]]) -> Callable[
         return Meta(view(base, *args, **attrs)[0], base.dtype)
 
     return infer
+
+
+def derivative(op: OpDef, *, saves: tuple = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: ``fn(ctx, *output_grads)`` is ``op``'s backward formula, written in ember ops (so it is itself
+    differentiable and traceable). It returns one gradient per operand (None for non-tensor operands and
+    operands without a gradient; a list for a list operand); gradients may keep broadcast dims, which the
+    engine sums away. ``saves`` names what the formula reads: operand indices (``ctx.input(i)``) and "out"
+    (``ctx.out``/``ctx.outs``); shapes and dtypes of all tensor operands are always available."""
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if op.backward is not None:
+            raise ValueError(f"op {op.name!r} has two backward formulas")
+        op.backward = fn
+        op.saves = tuple(saves)
+        return fn
+
+    return register
 
 
 def get_op(name: str) -> OpDef:

@@ -24,7 +24,9 @@ class Tensor:
     and friends; ``ember.Tensor(data)`` and ``ember.Tensor(*sizes)`` behave as PyTorch's legacy constructor.
     """
 
-    __slots__ = ("_storage", "_shape", "_stride", "_offset", "_dtype", "_np", "__weakref__")
+    # _autograd: None, or the autograd state (ember.autograd.graph.AutogradMeta); _base: the root tensor
+    # whose storage a view looks into (None for a non-view), which in-place autograd needs.
+    __slots__ = ("_storage", "_shape", "_stride", "_offset", "_dtype", "_np", "_autograd", "_base", "__weakref__")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Tensor:
         from .creation import empty, tensor
@@ -44,6 +46,8 @@ class Tensor:
         t._offset = offset
         t._dtype = dt
         t._np = None
+        t._autograd = None
+        t._base = None
         return t
 
     def _array(self) -> Any:
