@@ -192,7 +192,7 @@ def run_backward(roots: list, grad_roots: list, *, retain_graph: bool, create_gr
                     if deps[e[0]] == 0:
                         ready.append(e[0])
     if inputs is not None and not allow_unused:
-        for i, g in enumerate(results):
+        for g in results:
             if g is None:
                 raise RuntimeError(
                     "One of the differentiated Tensors appears to not have been used in the graph. "
