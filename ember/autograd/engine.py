@@ -67,7 +67,7 @@ def sum_to(grad: Tensor, shape: tuple) -> Tensor:
 def _fit(node: Node, index: int, grad: Tensor, target: tuple) -> Tensor:
     shape, dtype = target
     if not isinstance(grad, Tensor):
-        raise TypeError(f"function {node.name}Backward returned a {type(grad).__name__} gradient at index {index}")
+        raise TypeError(f"function {node.name_()} returned a {type(grad).__name__} gradient at index {index}")
     if grad._shape != shape:
         try:
             grad = sum_to(grad, shape)
@@ -75,7 +75,7 @@ def _fit(node: Node, index: int, grad: Tensor, target: tuple) -> Tensor:
             grad = None
         if grad is None or grad._shape != shape:
             raise RuntimeError(
-                f"Function {node.name}Backward0 returned an invalid gradient at index {index} - got "
+                f"Function {node.name_()} returned an invalid gradient at index {index} - got "
                 f"{list(grad._shape) if grad is not None else '?'} but expected shape compatible with {list(shape)}"
             ) from None
     if grad._dtype is not dtype:
@@ -119,7 +119,7 @@ def _accumulate(leaf: Tensor, grad: Tensor, create_graph: bool) -> None:
 def _check_anomaly(node: Node, grads: list) -> None:
     for i, g in enumerate(grads):
         if isinstance(g, Tensor) and g._dtype.is_floating_point and bool(g.isnan().any()):
-            raise RuntimeError(f"Function '{node.name}Backward0' returned nan values in its {i}th output.")
+            raise RuntimeError(f"Function '{node.name_()}' returned nan values in its {i}th output.")
 
 
 def run_backward(roots: list, grad_roots: list, *, retain_graph: bool, create_graph: bool,

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..tensor.tensor import Tensor
 from .api import grad
-from .grad_mode import no_grad
+from .grad_mode import enable_grad, no_grad
 
 
 class GradcheckError(RuntimeError):
@@ -56,6 +56,8 @@ def _analytical_jacobians(fn: Callable, inputs: tuple) -> list:
     outs = _outputs(fn, inputs)
     jac = [[np.zeros((x.numel(), o.numel())) for o in outs] for x in diff_inputs]
     for k, o in enumerate(outs):
+        if not o.requires_grad:
+            continue  # a constant output (a gradient that is zeros whatever the inputs): its Jacobian is zero
         for j in range(o.numel()):
             seed = zeros_like(o)
             seed.view(-1)[j] = 1.0
@@ -105,8 +107,10 @@ def gradgradcheck(func: Callable, inputs: Tensor | Sequence[Any], grad_outputs: 
 
     def first_derivatives(*args: Any) -> tuple:
         xs, vs = args[: len(inputs)], args[len(inputs):]
-        found = grad(_outputs(func, xs), [xs[i] for i in diff_positions], list(vs), create_graph=True,
-                     allow_unused=True)
+        # The numerical Jacobian calls this under no_grad; the first derivatives still need their graph.
+        with enable_grad():
+            found = grad(_outputs(func, xs), [xs[i] for i in diff_positions], list(vs), create_graph=True,
+                         allow_unused=True)
         return tuple(g for g in found if g is not None)
 
     return gradcheck(first_derivatives, inputs + grad_outputs, eps=eps, atol=atol, rtol=rtol,

@@ -54,6 +54,11 @@ def requires_grad(t: Any) -> bool:
     return isinstance(t, Tensor) and t._autograd is not None and t._autograd.requires_grad
 
 
+def node_name(op_name: str) -> str:
+    """PyTorch's node name for an op: ``log_softmax`` records as ``LogSoftmaxBackward0``."""
+    return "".join(part[:1].upper() + part[1:] for part in op_name.strip("_").split("_")) + "Backward0"
+
+
 class Node:
     """One recorded op: its backward function and an edge ``(node, output_nr)`` (or None) per tensor input.
 
@@ -75,9 +80,7 @@ class Node:
         return f"<{self.name_()}>"
 
     def name_(self) -> str:
-        """PyTorch's node name: ``log_softmax`` records as ``LogSoftmaxBackward0``."""
-        camel = "".join(part[:1].upper() + part[1:] for part in self.name.strip("_").split("_"))
-        return f"{camel}Backward0"
+        return node_name(self.name)
 
     @property
     def next_functions(self) -> tuple:
@@ -150,7 +153,7 @@ class SavedTensor:
         if t._storage.version != self.version:
             raise RuntimeError(
                 "one of the variables needed for gradient computation has been modified by an inplace operation: "
-                f"[ember.{_TYPE_NAMES[t._dtype]} {list(t._shape)}], which is used by {self.op_name}Backward0, "
+                f"[ember.{_TYPE_NAMES[t._dtype]} {list(t._shape)}], which is used by {node_name(self.op_name)}, "
                 f"is at version {t._storage.version}; expected version {self.version} instead. Hint: the "
                 "backtrace further above can show the operation that failed to compute its gradient."
             )
@@ -190,9 +193,11 @@ class BackwardContext:
         self.op_name = op.name
         self.attrs = attrs
         self.released = False
-        saves = op.saves
         self._metas = [_operand_meta(v) for v in operands]
-        self.needs_input_grad = tuple(_any_requires_grad(v) for v in operands)
+        needs = self.needs_input_grad = tuple(_any_requires_grad(v) for v in operands)
+        # An int saves that operand; a pair (i, j) saves operand i only when operand j needs a gradient, so
+        # `h / 3.0` does not keep h (and a later in-place change of h does not break backward, as in PyTorch).
+        saves = {s for s in op.saves if type(s) is int} | {s[0] for s in op.saves if type(s) is tuple and needs[s[1]]}
         saved: list = []
         for i, value in enumerate(operands):
             if i in saves:
@@ -200,7 +205,7 @@ class BackwardContext:
             else:
                 saved.append(None if _holds_tensor(value) else value)
         self._saved = saved
-        self._outputs = [SavedTensor(o, op.name, True) for o in outs] if "out" in saves else None
+        self._outputs = [SavedTensor(o, op.name, True) for o in outs] if "out" in op.saves else None
 
     def input(self, i: int) -> Any:
         value = self._saved[i]
@@ -220,6 +225,12 @@ class BackwardContext:
         meta = self._metas[i]
         return [m[1] for m in meta] if isinstance(meta, list) else meta[1]
 
+    def geometry(self, i: int) -> tuple:
+        """(shape, stride, storage offset) of tensor operand ``i``: as_strided's gradient depends on where the
+        input lay in its storage (PyTorch saves its ``TensorGeometry``), not on its values."""
+        meta = self._metas[i]
+        return meta[0], meta[2], meta[3]
+
     @property
     def out(self) -> Tensor:
         return self.outs[0]
@@ -229,6 +240,13 @@ class BackwardContext:
         if self._outputs is None:
             raise RuntimeError(f"internal error: {self.op_name}'s backward reads its output, which it did not save")
         return [o.unpack() for o in self._outputs]
+
+    def output(self, k: int) -> Tensor:
+        """Output ``k`` alone: a formula reading one output (sort's indices) must not fail when another one (the
+        values) was changed in place, which PyTorch allows."""
+        if self._outputs is None:
+            raise RuntimeError(f"internal error: {self.op_name}'s backward reads its output, which it did not save")
+        return self._outputs[k].unpack()
 
     def release(self) -> None:
         self.released = True
@@ -255,7 +273,7 @@ def _holds_tensor(value: Any) -> bool:
 
 def _operand_meta(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return (value._shape, value._dtype)
+        return (value._shape, value._dtype, value._stride, value._offset)
     if isinstance(value, list | tuple) and value and isinstance(value[0], Tensor):
         return [(v._shape, v._dtype) for v in value]
     return None

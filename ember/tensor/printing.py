@@ -189,7 +189,7 @@ def _grad_suffix(t: Any) -> list[str]:
     """Autograd state as PyTorch shows it; tensors without autograd attributes show none."""
     grad_fn = getattr(t, "grad_fn", None)
     if grad_fn is not None:
-        return [f"grad_fn=<{type(grad_fn).__name__}>"]
+        return [f"grad_fn=<{grad_fn.name_()}>"]
     return ["requires_grad=True"] if getattr(t, "requires_grad", False) else []
 
 

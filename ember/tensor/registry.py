@@ -108,8 +108,9 @@ def derivative(op: OpDef, *, saves: tuple = ()) -> Callable[[Callable[..., Any]]
     """Decorator: ``fn(ctx, *output_grads)`` is ``op``'s backward formula, written in ember ops (so it is itself
     differentiable and traceable). It returns one gradient per operand (None for non-tensor operands and
     operands without a gradient; a list for a list operand); gradients may keep broadcast dims, which the
-    engine sums away. ``saves`` names what the formula reads: operand indices (``ctx.input(i)``) and "out"
-    (``ctx.out``/``ctx.outs``); shapes and dtypes of all tensor operands are always available."""
+    engine sums away. ``saves`` names what the formula reads: operand indices (``ctx.input(i)``), pairs
+    ``(i, j)`` (operand i, kept only when operand j needs a gradient) and "out" (``ctx.out``/``ctx.outs``);
+    shapes and dtypes of all tensor operands are always available."""
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         if op.backward is not None:

@@ -7,13 +7,15 @@ Integer arithmetic wraps like C; integer division or remainder by zero raises as
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .. import dtypes
+from ..creation import zeros_like
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..tensor import Tensor, register_methods
 from .elementwise import (
     as_operand,
@@ -88,6 +90,18 @@ SUB = binary_op("sub", same_rule, _sub, "input - alpha * other.", ufunc=np.subtr
                 check_attrs=_check_alpha)
 
 
+@derivative(ADD)
+def _add_backward(ctx: Any, grad: Tensor) -> tuple:
+    alpha = ctx.attrs.get("alpha", 1)
+    return grad, (grad if alpha == 1 else grad * alpha) if ctx.needs_input_grad[1] else None
+
+
+@derivative(SUB)
+def _sub_backward(ctx: Any, grad: Tensor) -> tuple:
+    alpha = ctx.attrs.get("alpha", 1)
+    return grad, (-grad if alpha == 1 else grad * -alpha) if ctx.needs_input_grad[1] else None
+
+
 def add(input: Tensor, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
     """``input + alpha * other``, broadcasting, with PyTorch's type promotion (``other`` may be a number).
 
@@ -117,6 +131,14 @@ def rsub(input: Tensor, other: Tensor | Number, *, alpha: Number = 1) -> Tensor:
 
 # ----- mul and div -------------------------------------------------------------------------------------------
 MUL = binary_op("mul", same_rule, np.multiply, "input * other.", opmath_scalar=True)
+
+
+@derivative(MUL, saves=((0, 1), (1, 0)))
+def _mul_backward(ctx: Any, grad: Tensor) -> tuple:
+    needs = ctx.needs_input_grad
+    return grad * ctx.input(1) if needs[0] else None, grad * ctx.input(0) if needs[1] else None
+
+
 mul = binary_function("mul", MUL, "``input * other``, broadcasting, with PyTorch's type promotion.",
                       input_scalar=True)
 
@@ -161,6 +183,17 @@ def _div_kernel(input: Any, other: Any, *, rounding_mode: str | None = None) -> 
 DIV = defop("div", _div_meta, cpu=quiet(_div_kernel), doc="input / other, optionally rounded ('trunc', 'floor').")
 
 
+@derivative(DIV, saves=((0, 1), (1, 0), (1, 1)))
+def _div_backward(ctx: Any, grad: Tensor) -> tuple:
+    needs = ctx.needs_input_grad
+    if ctx.attrs.get("rounding_mode") is not None:
+        # Rounded division is piecewise constant: PyTorch gives zero gradients (not None) to both operands.
+        zero = zeros_like(grad)
+        return zero if needs[0] else None, zero if needs[1] else None
+    other = ctx.input(1)
+    return grad / other if needs[0] else None, -grad * ((ctx.input(0) / other) / other) if needs[1] else None
+
+
 def div(input: Tensor, other: Tensor | Number, *, rounding_mode: str | None = None) -> Tensor:
     """``input / other`` broadcast; integer inputs give floats unless ``rounding_mode`` is given.
 
@@ -202,6 +235,21 @@ def _fmod(x: Any, y: Any, p: Promotion) -> np.ndarray:
 
 REMAINDER = binary_op("remainder", no_bool("remainder_cpu"), _remainder, "Python's modulus: sign of the divisor.")
 FMOD = binary_op("fmod", no_bool("fmod_cpu"), _fmod, "C's fmod: remainder with the sign of the dividend.")
+
+
+def _modulus_backward(rounding_mode: str) -> Any:
+    """``input - q * other`` with ``q`` the rounded quotient (constant almost everywhere), as PyTorch."""
+
+    def backward(ctx: Any, grad: Tensor) -> tuple:
+        needs = ctx.needs_input_grad
+        quotient = div(ctx.input(0), ctx.input(1), rounding_mode=rounding_mode) if needs[1] else None
+        return grad if needs[0] else None, -grad * quotient if needs[1] else None
+
+    return backward
+
+
+derivative(REMAINDER, saves=(0, 1))(_modulus_backward("floor"))
+derivative(FMOD, saves=(0, 1))(_modulus_backward("trunc"))
 remainder = binary_function("remainder", REMAINDER, "``input % other`` with the sign of ``other`` (Python's %).",
                             input_scalar=True)
 fmod = binary_function("fmod", FMOD, "Remainder of ``input / other`` with the sign of ``input`` (C's fmod).")
@@ -235,6 +283,38 @@ def _pow(x: Any, y: Any, p: Promotion) -> np.ndarray:
 POW = binary_op("pow", same_rule, _pow, "input ** exponent.", check=_check_pow)
 
 
+def _scalar_log(x: Number) -> float:
+    """The log of a nonzero Python base: NaN for negative ones, as PyTorch's real Scalar log."""
+    return math.log(x) if x > 0 else math.nan
+
+
+# PyTorch's formulas (they keep x ** 2 at 0 and 0 ** b for b >= 0 finite). The result is recomputed rather than
+# saved, so that an in-place change of the output (``y = x ** 2; y += 1``) does not invalidate the graph.
+@derivative(POW, saves=(0, 1))
+def _pow_backward(ctx: Any, grad: Tensor) -> tuple:
+    from .ternary import where
+
+    base, exponent = ctx.input(0), ctx.input(1)
+    grad_base = grad_exponent = None
+    if ctx.needs_input_grad[0]:
+        if isinstance(exponent, Tensor):
+            grad_base = where(exponent == 0.0, 0.0, grad * (exponent * base.pow(exponent - 1)))
+        elif exponent == 0:
+            grad_base = zeros_like(grad)
+        else:
+            grad_base = grad * (float(exponent) * base.pow(float(exponent) - 1))
+    if ctx.needs_input_grad[1]:
+        result = pow(base, exponent)
+        if isinstance(base, Tensor):
+            log_base = (base if base.dtype is grad.dtype else base.to(grad.dtype)).log()
+            grad_exponent = grad * where((base == 0).logical_and(exponent >= 0), 0.0, result * log_base)
+        elif base == 0:
+            grad_exponent = grad * where(exponent >= 0, 0.0, result * -math.inf)
+        else:
+            grad_exponent = grad * (result * _scalar_log(base))
+    return grad_base, grad_exponent
+
+
 def pow(input: Tensor | Number, exponent: Tensor | Number) -> Tensor:  # noqa: A001 - PyTorch's name
     """``input ** exponent`` element-wise; either may be a number. An integer tensor to a negative integer
     scalar power raises, as in PyTorch.
@@ -251,6 +331,38 @@ def square(input: Tensor) -> Tensor:
 MAXIMUM = binary_op("maximum", exact_rule, np.maximum, "Element-wise max; NaN propagates.")
 MINIMUM = binary_op("minimum", exact_rule, np.minimum, "Element-wise min; NaN propagates.")
 ATAN2 = binary_op("atan2", float_rule, np.arctan2, "Angle of the point (other, input).")
+
+
+def _extremum_backward(ctx: Any, grad: Tensor, input_loses: Tensor, other_loses: Tensor) -> tuple:
+    from .ternary import where
+
+    # Ties split the gradient evenly; NaN (neither side loses) sends it to both, as in PyTorch.
+    shared = where(ctx.input(0) == ctx.input(1), grad / 2, grad)
+    needs = ctx.needs_input_grad
+    return (where(input_loses, 0.0, shared) if needs[0] else None,
+            where(other_loses, 0.0, shared) if needs[1] else None)
+
+
+@derivative(MAXIMUM, saves=(0, 1))
+def _maximum_backward(ctx: Any, grad: Tensor) -> tuple:
+    input, other = ctx.input(0), ctx.input(1)
+    return _extremum_backward(ctx, grad, input < other, input > other)
+
+
+@derivative(MINIMUM, saves=(0, 1))
+def _minimum_backward(ctx: Any, grad: Tensor) -> tuple:
+    input, other = ctx.input(0), ctx.input(1)
+    return _extremum_backward(ctx, grad, input > other, input < other)
+
+
+@derivative(ATAN2, saves=(0, 1))
+def _atan2_backward(ctx: Any, grad: Tensor) -> tuple:
+    input, other = ctx.input(0), ctx.input(1)
+    scale = (input * input + other * other).reciprocal()
+    needs = ctx.needs_input_grad
+    return grad * other * scale if needs[0] else None, grad * -input * scale if needs[1] else None
+
+
 maximum = binary_function("maximum", MAXIMUM, "Element-wise maximum of two tensors; NaN propagates.",
                           other_scalar=False)
 minimum = binary_function("minimum", MINIMUM, "Element-wise minimum of two tensors; NaN propagates.",

@@ -9,7 +9,7 @@ import numpy as np
 from .. import dtypes
 from ..devices import as_device, device
 from ..dispatch import dispatch
-from ..registry import INPLACE, Meta, defop
+from ..registry import INPLACE, Meta, defop, derivative
 from ..shape_rules import broadcast_shapes
 from ..tensor import Tensor, register_methods
 
@@ -25,6 +25,11 @@ def _clone_kernel(a: np.ndarray) -> np.ndarray:
 CLONE = defop("clone", _same_meta, cpu=_clone_kernel, doc="A copy with its own storage.")
 
 
+@derivative(CLONE)
+def _clone_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad
+
+
 def _cast_meta(a: Tensor, dtype: dtypes.dtype) -> Meta:
     return Meta(a._shape, dtype)
 
@@ -36,6 +41,12 @@ def _cast_kernel(a: np.ndarray, dtype: dtypes.dtype) -> np.ndarray:
 
 
 CAST = defop("cast", _cast_meta, cpu=_cast_kernel, doc="Element-wise conversion to another dtype.")
+
+
+@derivative(CAST)
+def _cast_backward(ctx: Any, grad: Tensor) -> Tensor:
+    # The engine casts the gradient back to the input's dtype.
+    return grad
 
 
 def check_writable_without_overlap(dst: Tensor, op_name: str) -> None:
@@ -65,6 +76,20 @@ def _copy_kernel(dst: np.ndarray, src: np.ndarray) -> None:
 COPY_ = defop("copy_", _copy_meta, cpu=_copy_kernel, kind=INPLACE, doc="Write src (broadcast, cast) into dst.")
 
 
+def _overwritten_grad(ctx: Any, grad: Tensor) -> Tensor | None:
+    """The gradient of a tensor's old value after an in-place op replaced all of it: zeros, as PyTorch gives (so
+    the old history's leaves get a zero ``.grad``, not None)."""
+    from ..creation import zeros_like
+
+    return zeros_like(grad) if ctx.needs_input_grad[0] else None
+
+
+@derivative(COPY_)
+def _copy_backward(ctx: Any, grad: Tensor) -> tuple:
+    # The engine sums src's broadcast dims and casts to its dtype.
+    return _overwritten_grad(ctx, grad), grad
+
+
 def _fill_meta(dst: Tensor, value: Any) -> Meta:
     check_writable_without_overlap(dst, "fill_")
     return Meta(dst._shape, dst._dtype)
@@ -76,6 +101,7 @@ def _fill_kernel(dst: np.ndarray, value: Any) -> None:
 
 
 FILL_ = defop("fill_", _fill_meta, cpu=_fill_kernel, kind=INPLACE, doc="Set every element to a scalar.")
+derivative(FILL_)(_overwritten_grad)
 
 
 def clone(input: Tensor, *, memory_format: Any = None) -> Tensor:

@@ -2,7 +2,8 @@
 
 The equation is parsed once per (equation, operand shapes) into integer labels (letters, plus one label
 per dim covered by an ellipsis), validated with PyTorch's messages, and computed by ``np.einsum``
-(with a contraction-order search and BLAS for big or many operands). Its backward is einsum again.
+(with a contraction-order search and BLAS for big or many operands). Its backward is einsum again:
+each operand's gradient is the einsum of the output gradient with the other operands.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..tensor import Tensor
 
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -244,6 +245,66 @@ EINSUM = defop(
     "einsum", _einsum_meta, cpu=_einsum_kernel,
     doc="Einstein summation over a list of operands; the attribute ``equation`` is torch.einsum's string.",
 )
+
+
+@lru_cache(maxsize=1024)
+def _grad_equation(plan: _Plan, i: int) -> tuple[str, tuple[tuple[int, int], ...], tuple[int, ...]]:
+    """The einsum giving operand ``i``'s gradient from (grad, the other operands, one identity per repeat).
+
+    Operand ``i``'s subscripts become the output. A label repeated in it (a diagonal) keeps its first
+    occurrence and gives the others fresh labels, each tied to the first by an identity matrix operand, so
+    the gradient lands on the diagonal and is zero elsewhere. Labels found in no operand of this einsum
+    (summed away in the forward by operand ``i`` alone) are left out, to be unsqueezed and expanded.
+    Returns the equation, the (size label, fresh label) pair of each identity, and the dims to unsqueeze.
+    """
+    labels = plan.op_labels[i]
+    free = [k for k in range(len(_LETTERS)) if k not in set(plan.out_labels).union(*plan.op_labels)]
+    out, identities, seen = [], [], set()
+    for label in labels:
+        if label in seen:
+            if not free:
+                raise RuntimeError(f"einsum(): the gradient needs more than {len(_LETTERS)} distinct dimensions")
+            fresh = free.pop()
+            identities.append((label, fresh))
+            out.append(fresh)
+        else:
+            seen.add(label)
+            out.append(label)
+    terms = [plan.out_labels] + [t for j, t in enumerate(plan.op_labels) if j != i] + list(identities)
+    present = {label for term in terms for label in term}
+    missing = tuple(dim for dim, label in enumerate(out) if label not in present)
+    kept = [label for label in out if label in present]
+    spelled = ["".join(_LETTERS[k] for k in term) for term in terms]
+    equation = ",".join(spelled) + "->" + "".join(_LETTERS[k] for k in kept)
+    return equation, tuple(identities), missing
+
+
+@derivative(EINSUM, saves=(0,))
+def _einsum_backward(ctx: Any, grad: Tensor) -> list:
+    from .ranges import eye
+
+    operands = ctx.input(0)
+    plan = _plan(ctx.attrs["equation"], tuple(ctx.shape(0)))
+    # Mixed-dtype einsums promote; the gradient einsum contracts everything in grad's dtype.
+    same = [t if t._dtype is grad._dtype else t.to(grad._dtype) for t in operands]
+    sizes = {}
+    for labels, shape in zip(plan.op_labels, plan.op_shapes, strict=True):
+        sizes.update(zip(labels, shape, strict=True))
+    grads: list = []
+    for i, t in enumerate(operands):
+        if not t.requires_grad:
+            grads.append(None)
+            continue
+        equation, identities, missing = _grad_equation(plan, i)
+        extra = [eye(sizes[label], dtype=grad._dtype) for label, _ in identities]
+        g = dispatch(EINSUM, [grad] + same[:i] + same[i + 1:] + extra, equation=equation)
+        for dim in missing:
+            g = g.unsqueeze(dim)
+        if g._shape != plan.op_shapes[i]:
+            # Summed-alone labels, and labels that only size-1 (broadcast) dims gave this einsum.
+            g = g.expand(plan.op_shapes[i])
+        grads.append(g)
+    return grads
 
 
 def _sublist_subscript(n: Any) -> str:

@@ -14,10 +14,10 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..shape_rules import wrap_dim
 from ..tensor import Tensor, register_methods
-from .reduction import check_nonempty, check_tensor, opmath, reduced_shape, reduction_dims
+from .reduction import check_nonempty, check_tensor, opmath, reduced_shape, reduction_dims, restore_reduced
 
 
 class MaxResult(NamedTuple):
@@ -119,6 +119,37 @@ ARGMAX = defop("argmax", _arg_meta("argmax"), cpu=_arg_kernel(np.argmax),
                doc="Index of the maximum along a dim, or into the flattened tensor when dim is None.")
 ARGMIN = defop("argmin", _arg_meta("argmin"), cpu=_arg_kernel(np.argmin),
                doc="Index of the minimum along a dim, or into the flattened tensor when dim is None.")
+
+
+# ----- derivatives --------------------------------------------------------------------------------------
+def _extreme_backward(ctx, grad: Tensor) -> Tensor:
+    """The gradient goes to the elements equal to the extreme value, split evenly among ties (PyTorch's rule).
+
+    A NaN extreme counts the slice's NaNs as its ties, as PyTorch's full ``max()``/``min()`` do (its ``amax``
+    gives NaN to the whole slice instead; both primitives are one op here).
+    """
+    x, dims, keepdim = ctx.input(0), ctx.attrs["dim"], ctx.attrs["keepdim"]
+    value = restore_reduced(ctx.out, x._shape, dims, keepdim)
+    ties = (x == value).logical_or(x.isnan().logical_and(value.isnan()))
+    share = restore_reduced(grad, x._shape, dims, keepdim) / ties.sum(dims, keepdim=True)
+    return share * ties
+
+
+def _selected_backward(ctx, grad: Tensor, _indices_grad: None) -> Tensor:
+    """The values of ``max(input, dim)``/``min(input, dim)`` send their gradient to the selected index only."""
+    shape = ctx.shape(0)
+    if not shape:
+        return grad
+    d, indices = ctx.attrs["dim"], ctx.output(1)
+    if not ctx.attrs["keepdim"]:
+        grad, indices = grad.unsqueeze(d), indices.unsqueeze(d)
+    return grad.new_zeros(shape).scatter(d, indices, grad)
+
+
+derivative(AMAX, saves=(0, "out"))(_extreme_backward)
+derivative(AMIN, saves=(0, "out"))(_extreme_backward)
+derivative(MAX_DIM, saves=("out",))(_selected_backward)
+derivative(MIN_DIM, saves=("out",))(_selected_backward)
 
 
 # ----- public functions ---------------------------------------------------------------------------------

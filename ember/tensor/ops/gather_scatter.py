@@ -15,11 +15,11 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
-from ..shape_rules import broadcast_shapes, wrap_dim
+from ..registry import Meta, defop, derivative
+from ..shape_rules import broadcast_shapes, numel, wrap_dim
 from ..tensor import Tensor, register_methods
-from .copy import check_writable_without_overlap, copy_
-from .indexing import BASIC_INDEX, FULL_SLICE, HALF_NP_DTYPES, write_scalar
+from .copy import check_writable_without_overlap, clone, copy_
+from .indexing import BASIC_INDEX, FULL_SLICE, HALF_NP_DTYPES, INDEX_PUT_, index_put_, write_scalar
 
 _INDEX_DTYPES = (dtypes.int64, dtypes.int32)
 _SCATTER_REDUCES = ("sum", "prod", "mean", "amax", "amin")
@@ -73,6 +73,17 @@ def _gather_kernel(a: np.ndarray, idx: np.ndarray, dim: int) -> np.ndarray:
 
 
 GATHER = defop("gather", _gather_meta, cpu=_gather_kernel, doc="out[i][j] = input[i][index[i][j]] (for dim=1).")
+
+
+@derivative(GATHER, saves=(1,))
+def _gather_backward(ctx: Any, grad: Tensor) -> tuple:
+    return _scatter_op(_zeros(grad, ctx.shape(0)), ctx.input(1), grad, ctx.attrs["dim"], "sum"), None
+
+
+def _zeros(like: Tensor, shape: tuple) -> Tensor:
+    from ..creation import zeros
+
+    return zeros(shape, dtype=like._dtype, device=like.device)
 
 
 def gather(input: Tensor, dim: int, index: Tensor, *, sparse_grad: bool = False) -> Tensor:
@@ -154,13 +165,108 @@ def _reduce_identity(reduce: str, dt: np.dtype) -> Any:
 
 
 SCATTER = defop("scatter", _scatter_meta, cpu=_scatter_kernel,
-                doc="A copy of input with src (or a scalar value) written or reduced at index along dim.")
+                doc="A copy of input with src (or a scalar value) written, added or averaged at index along dim.")
+# prod/amax/amin of a src tensor: a separate op because only their gradients read input and the result, and an
+# op saves the same operands for every call (scatter_add_'s input is overwritten right after, for instance).
+SCATTER_REDUCE = defop("scatter_reduce", _scatter_meta, cpu=_scatter_kernel,
+                       doc="A copy of input with src multiplied, maxed or minned into it at index along dim.")
+_SELF_READING_REDUCES = ("prod", "amax", "amin")
+
+
+def _scatter_op(input: Tensor, index: Tensor, src: Tensor, dim: int, reduce: str | None,
+                include_self: bool = True) -> Tensor:
+    op = SCATTER_REDUCE if reduce in _SELF_READING_REDUCES else SCATTER
+    return dispatch(op, input, index, src, dim=dim, reduce=reduce, include_self=include_self)
+
+
+def _scatter_value(input: Tensor, index: Tensor, dim: int, value: Any, reduce: str | None = None) -> Tensor:
+    return dispatch(SCATTER, input, index, dim=dim, reduce=reduce, include_self=True, value=value)
+
+
+def _leading_block(t: Tensor, shape: tuple) -> Tensor:
+    """The ``shape``-sized corner of ``t`` (the part of src that scatter reads, when src is bigger than index)."""
+    if t._shape == shape or len(t._shape) != len(shape):
+        return t
+    return dispatch(BASIC_INDEX, t, spec=tuple((0, n, 1) for n in shape))
+
+
+def _padded(grad: Tensor, shape: tuple) -> Tensor:
+    """``grad`` of src's leading block as a gradient of all of src: zeros where scatter did not read."""
+    if grad._shape == shape or len(grad._shape) != len(shape):
+        return grad
+    out = _zeros(grad, shape)
+    copy_(_leading_block(out, grad._shape), grad)
+    return out
+
+
+@derivative(SCATTER, saves=(1,))
+def _scatter_backward(ctx: Any, grad: Tensor) -> tuple:
+    """Written places lose the old value's gradient (scatter, or scatter_reduce without include_self); sums pass
+    it through and means divide it by the number of values averaged. Each src element gets the gradient of the
+    place it went to."""
+    index, attrs = ctx.input(1), ctx.attrs
+    dim, reduce = attrs["dim"], attrs["reduce"]
+    has_src = len(ctx.needs_input_grad) > 2
+    if not has_src:
+        if reduce == "prod":  # out = input * value ** (times written), a constant factor
+            from ..creation import ones
+
+            factor = _scatter_value(ones(ctx.shape(0), dtype=grad._dtype), index, dim, attrs["value"], "prod")
+            return grad * factor, None
+        return (grad if reduce == "sum" else _scatter_value(grad, index, dim, 0)), None
+    src_shape = ctx.shape(2)
+    if reduce == "mean":
+        from ..creation import full, ones
+
+        counts = _scatter_op(full(ctx.shape(0), 1 if attrs["include_self"] else 0, dtype=grad._dtype), index,
+                             ones(index._shape, dtype=grad._dtype), dim, "sum")
+        counts = counts.masked_fill(counts == 0, 1)
+        grad_self = grad / counts
+        grad_src = gather(grad, dim, index) / gather(counts, dim, index)
+    else:
+        grad_self = grad if reduce == "sum" else None
+        grad_src = gather(grad, dim, index)
+    if grad_self is None or not attrs["include_self"]:
+        grad_self = _scatter_value(grad if grad_self is None else grad_self, index, dim, 0)
+    return grad_self, None, _padded(grad_src, src_shape)
+
+
+@derivative(SCATTER_REDUCE, saves=(0, 1, 2, "out"))
+def _scatter_reduce_backward(ctx: Any, grad: Tensor) -> tuple:
+    """PyTorch's ``scatter_reduce_backward``: amax/amin share the gradient evenly among the values equal to the
+    result; prod divides the result by each factor, with zeros handled by recomputing the product without them."""
+    from .ternary import where
+
+    input, index, result = ctx.input(0), ctx.input(1), ctx.out
+    src_shape = ctx.shape(2)
+    src = _leading_block(ctx.input(2), index._shape)
+    dim, reduce, include_self = ctx.attrs["dim"], ctx.attrs["reduce"], ctx.attrs["include_self"]
+    if reduce == "prod":
+        masked_self = input.masked_fill(input == 0, 1)
+        grad_self = grad * _scatter_op(masked_self, index, src, dim, "prod", include_self) / masked_self
+        src_zero = src == 0
+        zeros_per_place = gather(_scatter_op(_zeros(grad, ctx.shape(0)), index, src_zero.to(grad._dtype), dim, "sum"),
+                                 dim, index)
+        single_zero = src_zero & (zeros_per_place == 1)
+        without_zero = _scatter_op(input, index, src.masked_fill(single_zero, 1), dim, "prod", include_self)
+        grad_src = where(single_zero, gather(grad * without_zero, dim, index),
+                         gather(grad * result, dim, index) / src.masked_fill(src_zero, 1))
+    else:
+        self_is_result = input == result
+        src_is_result = src == gather(result, dim, index)
+        shares = _scatter_op(self_is_result.to(grad._dtype), index, src_is_result.to(grad._dtype), dim, "sum")
+        grad_shared = grad / shares
+        grad_self = grad_shared.masked_fill(self_is_result.logical_not(), 0)
+        grad_src = gather(grad_shared, dim, index).masked_fill(src_is_result.logical_not(), 0)
+    if not include_self:
+        grad_self = _scatter_value(grad_self, index, dim, 0)
+    return grad_self, None, _padded(grad_src, src_shape)
 
 
 def _scatter(input: Tensor, dim: int, index: Tensor, src: Any, reduce: str | None, include_self: bool = True):
     dim = wrap_dim(dim, input.ndim)
     if isinstance(src, Tensor):
-        return dispatch(SCATTER, input, index, src, dim=dim, reduce=reduce, include_self=include_self)
+        return _scatter_op(input, index, src, dim, reduce, include_self)
     if not isinstance(src, bool | int | float | np.bool_ | np.integer | np.floating):
         raise TypeError(f"scatter(): argument 'src' must be Tensor or Number, not {type(src).__name__}")
     return dispatch(SCATTER, input, index, dim=dim, reduce=reduce, include_self=include_self,
@@ -198,7 +304,8 @@ def scatter(input: Tensor, dim: int, index: Tensor, src: Tensor | float | None =
 def scatter_(input: Tensor, dim: int, index: Tensor, src: Tensor | float | None = None, *,
              value: float | None = None, reduce: str | None = None) -> Tensor:
     """In-place :func:`scatter`."""
-    return copy_(input, scatter(input, dim, index, src, value=value, reduce=reduce))
+    source = _self_for_reduce(input, src, _LEGACY_REDUCES.get(reduce))
+    return copy_(input, scatter(source, dim, index, src, value=value, reduce=reduce))
 
 
 def scatter_add(input: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -227,7 +334,16 @@ def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: 
 def scatter_reduce_(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *,
                     include_self: bool = True) -> Tensor:
     """In-place :func:`scatter_reduce`."""
-    return copy_(input, scatter_reduce(input, dim, index, src, reduce, include_self=include_self))
+    source = _self_for_reduce(input, src, reduce)
+    return copy_(input, scatter_reduce(source, dim, index, src, reduce, include_self=include_self))
+
+
+def _self_for_reduce(input: Tensor, src: Any, reduce: str | None) -> Tensor:
+    """What the in-place variants reduce into: ``input``, or a copy of it when prod/amax/amin's gradient will read
+    it (``copy_`` overwrites ``input`` with the result, as PyTorch's in-place op keeps the original self)."""
+    if reduce in _SELF_READING_REDUCES and isinstance(src, Tensor) and (input.requires_grad or src.requires_grad):
+        return clone(input)
+    return input
 
 
 # ----- index_select and index_add ----------------------------------------------------------------------
@@ -256,6 +372,11 @@ def _index_select_kernel(a: np.ndarray, idx: np.ndarray, dim: int) -> np.ndarray
 
 INDEX_SELECT = defop("index_select", _index_select_meta, cpu=_index_select_kernel,
                      doc="The slices of input along dim named by a 1-D index.")
+
+
+@derivative(INDEX_SELECT, saves=(1,))
+def _index_select_backward(ctx: Any, grad: Tensor) -> tuple:
+    return dispatch(INDEX_ADD, _zeros(grad, ctx.shape(0)), ctx.input(1), grad, dim=ctx.attrs["dim"], alpha=1), None
 
 
 def index_select(input: Tensor, dim: int, index: Tensor) -> Tensor:
@@ -307,6 +428,16 @@ INDEX_ADD = defop("index_add", _index_add_meta, cpu=_index_add_kernel,
                   doc="A copy of input with alpha * source added at the positions index names along dim.")
 
 
+@derivative(INDEX_ADD, saves=(1,))
+def _index_add_backward(ctx: Any, grad: Tensor) -> tuple:
+    grad_source = None
+    if ctx.needs_input_grad[2]:
+        alpha = ctx.attrs["alpha"]
+        grad_source = index_select(grad, ctx.attrs["dim"], ctx.input(1))
+        grad_source = grad_source if alpha == 1 else grad_source * alpha
+    return grad, None, grad_source
+
+
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha: float = 1) -> Tensor:
     """A copy of ``input`` with ``alpha * source`` added along ``dim`` at the positions in the 1-D ``index``;
     repeated positions accumulate.
@@ -345,25 +476,46 @@ def _take_kernel(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
 TAKE = defop("take", _take_meta, cpu=_take_kernel, doc="Elements of input, read as 1-D, at index (negatives wrap).")
 
 
+@derivative(TAKE, saves=(1,))
+def _take_backward(ctx: Any, grad: Tensor) -> tuple:
+    # Accumulated into the flattened input: repeated indices add up, and index_put_ wraps negatives as take does.
+    shape = ctx.shape(0)
+    flat = _zeros(grad, (numel(shape),))
+    dispatch(INDEX_PUT_, flat, [ctx.input(1)], grad, dims=(0,), accumulate=True)
+    return flat.reshape(shape), None
+
+
 def take(input: Tensor, index: Tensor) -> Tensor:
     """The elements of ``input`` (read as if flattened) at the int64 ``index``; the result has ``index``'s shape."""
     return dispatch(TAKE, input, index)
 
 
 # ----- masks -------------------------------------------------------------------------------------------
-def _masked_fill_meta(input: Tensor, mask: Tensor, value: Any) -> Meta:
+def _masked_fill_meta(input: Tensor, mask: Tensor, source: Tensor | None = None, *, value: Any = None) -> Meta:
     if mask._dtype is not dtypes.bool:
         raise RuntimeError(
             f"masked_fill_ only supports boolean masks, but got mask with dtype {mask._dtype.cpp_name}")
     return Meta(broadcast_shapes(input._shape, mask._shape), input._dtype)
 
 
-def _masked_fill_kernel(a: np.ndarray, mask: np.ndarray, value: Any) -> np.ndarray:
-    return np.where(mask, np.asarray(value, dtype=a.dtype), a)
+def _masked_fill_kernel(a: np.ndarray, mask: np.ndarray, source: np.ndarray | None = None, *,
+                        value: Any = None) -> np.ndarray:
+    fill = np.asarray(value, dtype=a.dtype) if source is None else source.astype(a.dtype)
+    return np.where(mask, fill, a)
 
 
 MASKED_FILL = defop("masked_fill", _masked_fill_meta, cpu=_masked_fill_kernel,
-                    doc="input with value where mask is True (input and mask broadcast together).")
+                    doc="input with a scalar value (or a 0-d source tensor) where mask is True (input and mask "
+                        "broadcast together).")
+
+
+@derivative(MASKED_FILL, saves=(1,))
+def _masked_fill_backward(ctx: Any, grad: Tensor) -> tuple:
+    # A value tensor gets the gradient of every place it filled (the engine sums them to its 0-d shape).
+    mask, needs = ctx.input(1), ctx.needs_input_grad
+    grad_input = dispatch(MASKED_FILL, grad, mask, value=0) if needs[0] else None
+    grad_value = dispatch(MASKED_FILL, grad, mask.logical_not(), value=0) if len(needs) > 2 and needs[2] else None
+    return grad_input, None, grad_value
 
 
 def _fill_value(value: Any, dt: dtypes.dtype) -> bool | int | float:
@@ -387,7 +539,11 @@ def masked_fill(input: Tensor, mask: Tensor, value: Any) -> Tensor:
         >>> x.masked_fill(x > 1, 0.)
         tensor([1., 0., 0.])
     """
-    return dispatch(MASKED_FILL, input, mask, value=_fill_value(value, input._dtype))
+    checked = _fill_value(value, input._dtype)
+    if isinstance(value, Tensor) and value.requires_grad and input._dtype.is_floating_point:
+        # A value that requires grad stays an operand, so that it gets the gradient of the places it filled.
+        return dispatch(MASKED_FILL, input, mask, value)
+    return dispatch(MASKED_FILL, input, mask, value=checked)
 
 
 def masked_fill_(input: Tensor, mask: Tensor, value: Any) -> Tensor:
@@ -414,6 +570,15 @@ def _masked_select_kernel(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 MASKED_SELECT = defop("masked_select", _masked_select_meta, cpu=_masked_select_kernel,
                       doc="The 1-D tensor of input's elements where mask (broadcast) is True.")
+
+
+@derivative(MASKED_SELECT, saves=(1,))
+def _masked_select_backward(ctx: Any, grad: Tensor) -> tuple:
+    # Written back at the mask's places of the broadcast shape, flattened so that 0-d inputs need no special case;
+    # the engine sums what broadcasting added to the input.
+    shape = broadcast_shapes(ctx.shape(0), ctx.shape(1))
+    mask = ctx.input(1).expand(shape).reshape(-1)
+    return index_put_(_zeros(grad, (numel(shape),)), (mask,), grad).reshape(shape), None
 
 
 def masked_select(input: Tensor, mask: Tensor) -> Tensor:

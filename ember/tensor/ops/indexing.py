@@ -19,11 +19,11 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import INPLACE, VIEW, Meta, defop
+from ..registry import INPLACE, VIEW, Meta, defop, derivative
 from ..scalars import checked_scalar
 from ..shape_rules import broadcast_shapes
 from ..tensor import Tensor, register_methods
-from .copy import copy_, fill_
+from .copy import clone, copy_, fill_
 
 FULL_SLICE = (None, None, 1)
 
@@ -96,6 +96,20 @@ BASIC_INDEX = defop(
 )
 
 
+@derivative(BASIC_INDEX)
+def _basic_index_backward(ctx: Any, grad: Tensor) -> Tensor:
+    # grad written into the same window of zeros; the write is a copy_, so double backward reads it back out.
+    out = _zeros_for(grad, ctx.shape(0))
+    copy_(dispatch(BASIC_INDEX, out, spec=ctx.attrs["spec"]), grad)
+    return out
+
+
+def _zeros_for(grad: Tensor, shape: tuple) -> Tensor:
+    from ..creation import zeros
+
+    return zeros(shape, dtype=grad._dtype, device=grad.device)
+
+
 # ----- index and index_put_: integer index tensors applied to given dims ----------------------------------
 def _index_result_shape(shape: tuple, indices: list, dims: tuple) -> tuple:
     """The shape of ``self[indices at dims]``: PyTorch/NumPy put the broadcast index shape where the indexed
@@ -147,6 +161,14 @@ INDEX = defop("index", _index_meta, cpu=_index_kernel,
               doc="Advanced indexing: integer index tensors (broadcast together) applied at the given dims.")
 
 
+@derivative(INDEX, saves=(1,))
+def _index_backward(ctx: Any, grad: Tensor) -> tuple:
+    # Repeated indices read one element several times: their gradients add up (accumulate=True).
+    out = _zeros_for(grad, ctx.shape(0))
+    dispatch(INDEX_PUT_, out, ctx.input(1), grad, dims=ctx.attrs["dims"], accumulate=True)
+    return out, None
+
+
 def _index_put_meta(input: Tensor, indices: list, values: Tensor, dims: tuple, accumulate: bool) -> Meta:
     result = _index_result_shape(input._shape, indices, dims)
     if values._dtype is not input._dtype:
@@ -184,6 +206,23 @@ def _index_put_kernel(arr: np.ndarray, indices: list, values: np.ndarray, dims: 
 
 INDEX_PUT_ = defop("index_put_", _index_put_meta, cpu=_index_put_kernel, kind=INPLACE,
                    doc="Write (or with accumulate, add) values at integer index tensors applied at the given dims.")
+
+
+@derivative(INDEX_PUT_, saves=(1,))
+def _index_put_backward(ctx: Any, grad: Tensor) -> tuple:
+    """``grad`` is the gradient of the written tensor. Its old values survive where nothing was written (or
+    everywhere, with accumulate); each value gets the gradient of the place it went to (the engine sums the
+    places a broadcast value went to)."""
+    indices, dims = ctx.input(1), ctx.attrs["dims"]
+    grad_self = grad_values = None
+    if ctx.needs_input_grad[0]:
+        if ctx.attrs["accumulate"]:
+            grad_self = grad
+        else:
+            grad_self = dispatch(INDEX_PUT_, clone(grad), indices, _zeros_for(grad, ()), dims=dims, accumulate=False)
+    if ctx.needs_input_grad[2]:
+        grad_values = dispatch(INDEX, grad, indices, dims=dims)
+    return grad_self, None, grad_values
 
 
 # ----- parsing a Python index -------------------------------------------------------------------------
@@ -468,8 +507,6 @@ def index_put_(input: Tensor, indices: tuple | list, values: Tensor, accumulate:
 
 def index_put(input: Tensor, indices: tuple | list, values: Tensor, accumulate: bool = False) -> Tensor:
     """Out-of-place :func:`index_put_`: a copy of ``input`` with ``values`` written at ``indices``."""
-    from .copy import clone
-
     return index_put_(clone(input), indices, values, accumulate)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..shape_rules import numel
 from ..tensor import Tensor, register_methods
 from .einsum import EINSUM, einsum, require_tensor
@@ -133,6 +133,45 @@ MATMUL = defop(
     "matmul", _matmul_meta, cpu=_matmul_kernel,
     doc="torch.matmul: dot, matrix-vector, vector-matrix, matrix-matrix and broadcast batched products.",
 )
+
+
+@derivative(MATMUL, saves=((0, 1), (1, 0)))
+def _matmul_backward(ctx: Any, grad: Tensor) -> tuple:
+    """Each rank case's gradients as products of ``grad`` with the other operand (so each operand is saved only
+    when the other needs a gradient). Broadcast batch dims (and a vector's implicit batch of rows) come back
+    unreduced; the engine sums them to the operand's shape."""
+    sa, sb = ctx.shape(0), ctx.shape(1)
+    need_a, need_b = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    a = ctx.input(0) if need_b else None
+    b = ctx.input(1) if need_a else None
+    ga = gb = None
+    if len(sb) == 1:
+        if len(sa) == 1:  # dot: grad is 0-d
+            return (grad * b if need_a else None), (grad * a if need_b else None)
+        # (*, n, k) @ (k,) -> (*, n): an outer product back to a, and a's rows folded into one vector product.
+        if need_a:
+            ga = grad.unsqueeze(-1) * b
+        if need_b:
+            rows = numel(sa[:-1])
+            gb = dispatch(MATMUL, grad.reshape(rows), a.reshape(rows, sa[-1]))
+        return ga, gb
+    if len(sa) == 1:
+        # (k,) @ (*, k, m) -> (*, m): b times grad per batch (the engine sums the batch), an outer product to b.
+        if need_a:
+            ga = dispatch(MATMUL, b, grad.unsqueeze(-1)).squeeze(-1)
+        if need_b:
+            gb = a.unsqueeze(-1) * grad.unsqueeze(-2)
+        return ga, gb
+    if need_a:
+        ga = dispatch(MATMUL, grad, b.mT)
+    if need_b:
+        if len(sb) == 2:
+            # (*, n, k) @ (k, m): fold a's batch into its rows so one 2-D product sums it.
+            rows = numel(sa[:-1])
+            gb = dispatch(MATMUL, a.reshape(rows, sa[-1]).mT, grad.reshape(rows, sb[-1]))
+        else:
+            gb = dispatch(MATMUL, a.mT, grad)
+    return ga, gb
 
 
 def matmul(input: Tensor, other: Tensor) -> Tensor:
@@ -261,6 +300,12 @@ def _scaled_sum(input: Tensor, product: Tensor, beta: Any, alpha: Any) -> Tensor
     input = expand(input, product.shape)
     scaled = product if alpha == 1 else mul(product, alpha)
     if beta == 0:
+        if input.requires_grad:
+            # PyTorch gives input a zero gradient, not none; where() still ignores its values (NaN included).
+            from ..creation import tensor
+            from .ternary import where
+
+            return where(tensor(False), input, scaled)
         return scaled
     return add(input if beta == 1 else mul(input, beta), scaled)
 

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import dtypes
+from ..creation import ones_like
 from ..dispatch import dispatch
-from ..registry import Meta, cached_meta, defop
+from ..registry import Meta, cached_meta, defop, derivative
 from ..shape_rules import wrap_dim, wrap_dims
 from ..tensor import Tensor, register_methods
 
@@ -65,6 +66,19 @@ def reduced_shape(shape: tuple, dims: tuple, keepdim: bool) -> tuple:
 def reduction_count(shape: tuple, dims: tuple) -> int:
     """How many input elements fold into each output element."""
     return math.prod(shape[d] for d in dims)
+
+
+def restore_reduced(grad: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
+    """A reduction's output (or its gradient) with the reduced ``dims`` put back as size 1, so that it broadcasts
+    against the input of ``shape``: the first step of every reduction's backward formula."""
+    if keepdim or not dims:
+        return grad
+    return grad.reshape(reduced_shape(shape, dims, True))
+
+
+def expand_reduced(grad: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
+    """The gradient of a reduction's output spread back over the input's ``shape`` (a broadcast view)."""
+    return restore_reduced(grad, shape, dims, keepdim).expand(shape)
 
 
 def check_nonempty(fn: str, input: Tensor, dims: tuple, *, full: bool) -> None:
@@ -186,6 +200,62 @@ ALL = defop("all", _logical_meta, cpu=_all_kernel, doc="True where every element
 ANY = defop("any", _logical_meta, cpu=_any_kernel, doc="True where some element over dims is non-zero.")
 COUNT_NONZERO = defop("count_nonzero", _count_nonzero_meta, cpu=_count_nonzero_kernel,
                       doc="Number of non-zero elements over dims, as int64.")
+
+
+# ----- derivatives --------------------------------------------------------------------------------------
+@derivative(SUM)
+def _sum_backward(ctx, grad: Tensor) -> Tensor:
+    return expand_reduced(grad, ctx.shape(0), ctx.attrs["dim"], ctx.attrs["keepdim"])
+
+
+@derivative(NANSUM, saves=(0,))
+def _nansum_backward(ctx, grad: Tensor) -> Tensor:
+    # A product with the mask (not a select) as in PyTorch: an infinite gradient gives NaN at the NaNs.
+    x = ctx.input(0)
+    return restore_reduced(grad, x._shape, ctx.attrs["dim"], ctx.attrs["keepdim"]) * x.isnan().logical_not()
+
+
+@derivative(MEAN)
+def _mean_backward(ctx, grad: Tensor) -> Tensor:
+    shape, dims = ctx.shape(0), ctx.attrs["dim"]
+    # An empty slice has no element to hand a gradient to; dividing by 1 instead of 0 changes nothing visible.
+    count = reduction_count(shape, dims) or 1
+    return expand_reduced(grad / count, shape, dims, ctx.attrs["keepdim"])
+
+
+@derivative(NANMEAN, saves=(0,))
+def _nanmean_backward(ctx, grad: Tensor) -> Tensor:
+    x, dims = ctx.input(0), ctx.attrs["dim"]
+    present = x.isnan().logical_not()
+    # As PyTorch's nansum / count: an all-NaN slice (count 0) gets NaN, the NaNs of other slices 0.
+    return restore_reduced(grad, x._shape, dims, ctx.attrs["keepdim"]) / present.sum(dims, keepdim=True) * present
+
+
+def _products_of_others(x: Tensor, d: int) -> Tensor:
+    """For each element, the product of the other elements of its slice along ``d``, without dividing by it
+    (so zeros are exact): the exclusive running product from the left times the one from the right."""
+    from .shape import cat
+
+    n = x._shape[d]
+    ones = ones_like(x.narrow(d, 0, 1))
+    before = cat([ones, x.narrow(d, 0, n - 1)], d).cumprod(d)
+    after = cat([ones, x.narrow(d, 1, n - 1).flip(d)], d).cumprod(d).flip(d)
+    return before * after
+
+
+@derivative(PROD, saves=(0, "out"))
+def _prod_backward(ctx, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    if x.dim() == 0:
+        return grad
+    dims, keepdim = ctx.attrs["dim"], ctx.attrs["keepdim"]
+    grad = restore_reduced(grad, x._shape, dims, keepdim)
+    if not bool((x == 0).any()):
+        return grad * (restore_reduced(ctx.out, x._shape, dims, keepdim) / x)
+    # With zeros, out / x is 0 / 0 at a lone zero: use products of the other elements, as PyTorch does.
+    if len(dims) == 1:
+        return grad * _products_of_others(x, dims[0])
+    return grad * _products_of_others(x.reshape(-1), 0).reshape(x._shape)
 
 
 # ----- public functions ---------------------------------------------------------------------------------

@@ -12,12 +12,12 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..shape_rules import wrap_dim, wrap_dims
 from ..tensor import Tensor, register_methods
 from .promotion import not_implemented
 from .view_composites import atleast_1d, atleast_2d, atleast_3d
-from .views import as_int, int_tuple, int_varargs
+from .views import NARROW, SELECT, as_int, int_tuple, int_varargs
 
 
 def _is_skipped_in_cat(shape: tuple) -> bool:
@@ -85,6 +85,21 @@ def _cat_kernel(arrays: list, dim: int) -> np.ndarray:
 CAT = defop("cat", _cat_meta, cpu=_cat_kernel, doc="Join tensors along an existing dim, promoting dtypes.")
 
 
+@derivative(CAT)
+def _cat_backward(ctx: Any, grad: Tensor) -> list:
+    # Each input gets its own slice of the gradient; skipped legacy (0,) inputs get an empty gradient.
+    grads = []
+    start = 0
+    for shape in ctx.shape(0):
+        if _is_skipped_in_cat(shape):
+            grads.append(grad.new_zeros(shape))
+            continue
+        d = wrap_dim(ctx.attrs["dim"], len(shape))
+        grads.append(dispatch(NARROW, grad, dim=d, start=start, length=shape[d]))
+        start += shape[d]
+    return grads
+
+
 def _tensor_list(tensors: Any, fn: str) -> list:
     if isinstance(tensors, Tensor) or not isinstance(tensors, list | tuple):
         raise TypeError(
@@ -132,6 +147,12 @@ def _stack_kernel(arrays: list, dim: int) -> np.ndarray:
 
 # A primitive rather than unsqueeze + cat: one kernel call instead of a view per input.
 STACK = defop("stack", _stack_meta, cpu=_stack_kernel, doc="Join equally shaped tensors along a new dim.")
+
+
+@derivative(STACK)
+def _stack_backward(ctx: Any, grad: Tensor) -> list:
+    d = ctx.attrs["dim"]
+    return [dispatch(SELECT, grad, dim=d, index=i) for i in range(len(ctx.shape(0)))]
 
 
 def stack(tensors: list | tuple, dim: int = 0) -> Tensor:
@@ -185,6 +206,11 @@ def _flip_kernel(a: np.ndarray, dims: tuple) -> np.ndarray:
 FLIP = defop("flip", _same_meta, cpu=_flip_kernel, doc="Reverse the order of elements along dims.")
 
 
+@derivative(FLIP)
+def _flip_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return dispatch(FLIP, grad, **ctx.attrs)
+
+
 def flip(input: Tensor, *axes: Any, dims: Any = None) -> Tensor:
     """A copy of ``input`` with the order of elements reversed along each of ``dims`` (``flip(x, (0, 1))``
     or ``x.flip(0, 1)``)."""
@@ -212,6 +238,11 @@ def _roll_kernel(a: np.ndarray, shifts: tuple, dims: tuple) -> np.ndarray:
 
 
 ROLL = defop("roll", _same_meta, cpu=_roll_kernel, doc="Rotate elements along dims (or the flattened tensor).")
+
+
+@derivative(ROLL)
+def _roll_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return dispatch(ROLL, grad, shifts=tuple(-s for s in ctx.attrs["shifts"]), dims=ctx.attrs["dims"])
 
 
 def roll(input: Tensor, shifts: int | tuple | list, dims: int | tuple | list | None = None) -> Tensor:
@@ -254,6 +285,17 @@ TRIL = defop("tril", _triangle_meta("tril"), cpu=_tril_kernel, doc="Zero the ele
 TRIU = defop("triu", _triangle_meta("triu"), cpu=_triu_kernel, doc="Zero the elements below a diagonal.")
 
 
+
+@derivative(TRIL)
+def _tril_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return dispatch(TRIL, grad, **ctx.attrs)
+
+
+@derivative(TRIU)
+def _triu_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return dispatch(TRIU, grad, **ctx.attrs)
+
+
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
     """A copy of ``input`` keeping the lower triangle of its last two dims (on and below diagonal
     ``diagonal``), zeros elsewhere; leading dims are a batch."""
@@ -286,6 +328,21 @@ def _repeat_kernel(a: np.ndarray, repeats: tuple) -> np.ndarray:
 
 
 REPEAT = defop("repeat", _repeat_meta, cpu=_repeat_kernel, doc="Tile the whole tensor along each dim.")
+
+
+@derivative(REPEAT)
+def _repeat_backward(ctx: Any, grad: Tensor) -> Tensor:
+    # Output dim i is (tile, element) pairs flattened; splitting it in two and summing the tile dims adds up
+    # every copy of each element.
+    repeats = ctx.attrs["repeats"]
+    shape = ctx.shape(0)
+    padded = (1,) * (len(repeats) - len(shape)) + shape
+    split = tuple(n for pair in zip(repeats, padded, strict=True) for n in pair)
+    tiles = [2 * i for i, r in enumerate(repeats) if r != 1]
+    grad = grad.reshape(split)
+    if tiles:
+        grad = grad.sum(dim=tiles)
+    return grad.reshape(shape)
 
 
 def repeat(input: Tensor, *repeats: Any) -> Tensor:
@@ -329,6 +386,25 @@ def _repeat_interleave_kernel(a: np.ndarray, repeats: Any, dim: int, output_size
 
 REPEAT_INTERLEAVE = defop("repeat_interleave", _repeat_interleave_meta, cpu=_repeat_interleave_kernel,
                           doc="Repeat each element along a dim (repeats an int or a per-element tensor).")
+
+
+@derivative(REPEAT_INTERLEAVE, saves=(1,))
+def _repeat_interleave_backward(ctx: Any, grad: Tensor) -> tuple:
+    shape = ctx.shape(0)
+    d = ctx.attrs["dim"]
+    repeats = ctx.input(1)
+    if isinstance(repeats, Tensor) and repeats.numel() == 1:
+        repeats = int(repeats.item())
+    if isinstance(repeats, int):
+        # The copies of element j are the slots j * repeats ... (j + 1) * repeats - 1: a new dim to sum over.
+        split = grad.reshape(shape[:d] + (shape[d], repeats) + shape[d + 1 :])
+        return split.sum(dim=d + 1), None
+    from .gather_scatter import index_add
+    from .ranges import arange
+
+    # Per-element counts: output slot k came from element owner[k], whose gradients add up.
+    owner = dispatch(REPEAT_INTERLEAVE, arange(shape[d]), repeats, dim=0, output_size=grad._shape[d])
+    return index_add(grad.new_zeros(shape), d, owner, grad), None
 
 
 def repeat_interleave(input: Tensor, repeats: int | Tensor | None = None, dim: int | None = None, *,

@@ -14,10 +14,10 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..shape_rules import wrap_dim
 from ..tensor import Tensor, register_methods
-from .reduction import check_dtype_arg, check_tensor, opmath, reduced_shape, reduction_dims
+from .reduction import check_dtype_arg, check_tensor, opmath, reduced_shape, reduction_dims, restore_reduced
 
 
 def _logsumexp_meta(a: Tensor, *, dim: tuple, keepdim: bool, dtype: dtypes.dtype) -> Meta:
@@ -85,6 +85,26 @@ SOFTMAX = defop("softmax", _softmax_meta("softmax"), cpu=_softmax_kernel,
                 doc="exp(x) / sum(exp(x)) along one dim, computed stably around the slice maximum.")
 LOG_SOFTMAX = defop("log_softmax", _softmax_meta("log_softmax"), cpu=_log_softmax_kernel,
                     doc="x - logsumexp(x) along one dim, computed stably around the slice maximum.")
+
+
+# ----- derivatives: in terms of the saved output, so they stay stable where exp(x) would overflow --------
+@derivative(LOGSUMEXP, saves=(0, "out"))
+def _logsumexp_backward(ctx, grad: Tensor) -> Tensor:
+    x, dims, keepdim = ctx.input(0), ctx.attrs["dim"], ctx.attrs["keepdim"]
+    # d logsumexp / dx = exp(x - logsumexp): the softmax over the reduced dims.
+    weights = (x - restore_reduced(ctx.out, x._shape, dims, keepdim)).exp()
+    return restore_reduced(grad, x._shape, dims, keepdim) * weights
+
+
+@derivative(SOFTMAX, saves=("out",))
+def _softmax_backward(ctx, grad: Tensor) -> Tensor:
+    out = ctx.out
+    return out * (grad - (grad * out).sum(ctx.attrs["dim"], keepdim=True))
+
+
+@derivative(LOG_SOFTMAX, saves=("out",))
+def _log_softmax_backward(ctx, grad: Tensor) -> Tensor:
+    return grad - ctx.out.exp() * grad.sum(ctx.attrs["dim"], keepdim=True)
 
 
 def logsumexp(input: Tensor, dim: int | Sequence[int], keepdim: bool = False) -> Tensor:

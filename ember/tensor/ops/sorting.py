@@ -7,13 +7,13 @@ CPU sort is stable either way). float16/bfloat16 are ordered through float32, wh
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..shape_rules import wrap_dim
 from ..tensor import Tensor, register_methods
 from .indexing import BASIC_INDEX, FULL_SLICE, HALF_NP_DTYPES
@@ -71,6 +71,19 @@ SORT = defop("sort", _sort_meta, cpu=_sort_kernel,
              doc="Values sorted along dim (stable; NaN largest) and the int64 positions they came from.")
 
 
+def _selected_backward(ctx: Any, grad: Tensor, _indices_grad: None) -> Tensor:
+    """sort and topk: each value's gradient goes back to the position it came from (zeros elsewhere). Only the
+    indices output is read, so changing the values in place afterwards is allowed, as in PyTorch."""
+    from ..creation import zeros
+    from .gather_scatter import scatter
+
+    out = zeros(ctx.shape(0), dtype=grad._dtype, device=grad.device)
+    return scatter(out, ctx.attrs["dim"], ctx.output(1), grad)
+
+
+derivative(SORT, saves=("out",))(_selected_backward)
+
+
 def sort(input: Tensor, dim: int = -1, descending: bool = False, *, stable: bool | None = False) -> SortResult:
     """Sort ``input`` along ``dim``; returns ``(values, indices)`` with ``input[indices] == values`` along dim.
 
@@ -120,6 +133,7 @@ def _topk_kernel(a: np.ndarray, k: int, dim: int, largest: bool) -> tuple[np.nda
 
 TOPK = defop("topk", _topk_meta, cpu=_topk_kernel,
              doc="The k largest (or smallest) values along dim, in order, and their int64 positions.")
+derivative(TOPK, saves=("out",))(_selected_backward)
 
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> TopkResult:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..shape_rules import wrap_dim
 from ..tensor import Tensor, register_methods
 from .reduction import (
@@ -26,6 +26,7 @@ from .reduction import (
     reduced_shape,
     reduction_count,
     reduction_dims,
+    restore_reduced,
 )
 
 
@@ -97,11 +98,86 @@ def _nuclear_norm_kernel(a: np.ndarray, *, dim: tuple, keepdim: bool, dtype: dty
     return np.expand_dims(result, tuple(sorted(dim))) if keepdim else result
 
 
+def _nuclear_norm_backward_kernel(a: np.ndarray, *, dim: tuple) -> np.ndarray:
+    """``U @ Vh`` of each matrix's reduced SVD: the gradient of the sum of its singular values."""
+    matrices = np.moveaxis(a, dim, (-2, -1))
+    if matrices.size == 0 or not np.isfinite(matrices).all():
+        result = np.full(matrices.shape, 0 if matrices.size == 0 else np.nan, dtype=a.dtype)
+    else:
+        u, _, vh = np.linalg.svd(matrices, full_matrices=False)
+        result = u @ vh
+    return np.ascontiguousarray(np.moveaxis(result, (-2, -1), dim))
+
+
 VAR = defop("var", _var_meta, cpu=_var_kernel, doc="Variance over dims with Bessel-style correction.")
 STD = defop("std", _var_meta, cpu=_std_kernel, doc="Standard deviation over dims with correction.")
 NORM = defop("norm", _norm_meta, cpu=_norm_kernel, doc="Vector p-norm over dims (p = inf, -inf, 0 included).")
 NUCLEAR_NORM = defop("nuclear_norm", _nuclear_norm_meta, cpu=_nuclear_norm_kernel,
                      doc="Sum of singular values of the matrices spanned by two dims.")
+NUCLEAR_NORM_BACKWARD = defop("nuclear_norm_backward", lambda a, *, dim: Meta(a._shape, a._dtype),
+                              cpu=_nuclear_norm_backward_kernel,
+                              doc="U @ Vh of the matrices spanned by two dims (the nuclear norm's gradient).")
+
+
+# ----- derivatives --------------------------------------------------------------------------------------
+def _var_input_grad(x: Tensor, grad: Tensor, dims: tuple, correction: float) -> Tensor:
+    """d var / d x for a ``grad`` already shaped to broadcast against ``x``: ``2 (x - mean) / (N - correction)``.
+
+    With no degrees of freedom left the forward divides by zero, and the factor is infinite likewise.
+    """
+    count = reduction_count(x._shape, dims)
+    factor = 2 / (count - correction) if count > correction else math.inf
+    return (grad * factor) * (x - x.mean(dims, keepdim=True))
+
+
+@derivative(VAR, saves=(0,))
+def _var_backward(ctx, grad: Tensor) -> Tensor:
+    x, a = ctx.input(0), ctx.attrs
+    return _var_input_grad(x, restore_reduced(grad, x._shape, a["dim"], a["keepdim"]), a["dim"], a["correction"])
+
+
+@derivative(STD, saves=(0, "out"))
+def _std_backward(ctx, grad: Tensor) -> Tensor:
+    x, a = ctx.input(0), ctx.attrs
+    out = restore_reduced(ctx.out, x._shape, a["dim"], a["keepdim"])
+    # d std = d var / (2 std); a zero std (a constant slice) gets PyTorch's zero gradient rather than 0/0.
+    grad = (restore_reduced(grad, x._shape, a["dim"], a["keepdim"]) / (2 * out)).where(out != 0, 0.0)
+    return _var_input_grad(x, grad, a["dim"], a["correction"])
+
+
+@derivative(NORM, saves=(0, "out"))
+def _norm_backward(ctx, grad: Tensor) -> Tensor | None:
+    """PyTorch's ``norm_backward``, subgradients included: 0 at a zero vector for p >= 1 (``x / 0`` is masked),
+    the sign of x for p = 1, the gradient split evenly among ties of the largest (smallest) |x| for p = inf
+    (-inf), and none at all for p = 0 (the count of non-zeros is piecewise constant)."""
+    p, dims, keepdim = ctx.attrs["p"], ctx.attrs["dim"], ctx.attrs["keepdim"]
+    if p == 0:
+        return None
+    x = ctx.input(0)
+    grad = restore_reduced(grad, x._shape, dims, keepdim)
+    if p == 1:
+        return x.sgn() * grad
+    norm = restore_reduced(ctx.out, x._shape, dims, keepdim)
+    if p == 2:
+        return grad * (x / norm).where(norm != 0, 0.0)
+    if math.isinf(p):
+        size = x.abs()
+        ties = (size == norm).logical_or(size.isnan())
+        return x.sgn() * (grad / ties.sum(dims, keepdim=True) * ties)
+    if p < 1:
+        return x.sgn() * x.abs().pow(p - 1).where(x != 0, 0.0) * grad * norm.pow(1 - p)
+    scale = (grad / norm.pow(p - 1)).where(norm != 0, 0.0)
+    if p < 2:
+        return x.sgn() * x.abs().pow(p - 1) * scale
+    return x * x.abs().pow(p - 2) * scale
+
+
+@derivative(NUCLEAR_NORM, saves=(0,))
+def _nuclear_norm_backward(ctx, grad: Tensor) -> Tensor:
+    # Only first order: NUCLEAR_NORM_BACKWARD has no formula of its own (that needs the SVD's derivative).
+    x, dims = ctx.input(0), ctx.attrs["dim"]
+    grad = restore_reduced(grad, x._shape, dims, ctx.attrs["keepdim"])
+    return dispatch(NUCLEAR_NORM_BACKWARD, x, dim=dims) * grad
 
 
 # ----- public functions ---------------------------------------------------------------------------------

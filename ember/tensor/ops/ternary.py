@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..dispatch import dispatch
-from ..registry import Meta, defop
+from ..registry import Meta, defop, derivative
 from ..scalars import FLOAT_MAX, checked_scalar
 from ..tensor import Tensor, register_methods
 from .elementwise import as_operand, as_tensor_arg, broadcast, check_int_scalar, register_inplace
@@ -46,6 +46,13 @@ def _where_kernel(condition: np.ndarray, input: Any, other: Any) -> np.ndarray:
 
 
 WHERE = defop("where", _where_meta, cpu=quiet(_where_kernel), doc="Pick input where condition holds, else other.")
+
+
+@derivative(WHERE, saves=(0,))
+def _where_backward(ctx: Any, grad: Tensor) -> tuple:
+    condition, needs = ctx.input(0), ctx.needs_input_grad
+    return (None, where(condition, grad, 0.0) if needs[1] else None,
+            where(condition, 0.0, grad) if needs[2] else None)
 
 
 def where(condition: Tensor, input: Tensor | bool | int | float | None = None,
@@ -102,6 +109,28 @@ def _clamp_kernel(input: np.ndarray, min: Any, max: Any) -> np.ndarray:
 
 CLAMP = defop("clamp", _clamp_meta, cpu=quiet(_clamp_kernel),
               doc="Limit to [min, max]; either bound may be None; NaN propagates.")
+
+
+@derivative(CLAMP, saves=(0, 1, 2))
+def _clamp_backward(ctx: Any, grad: Tensor) -> tuple:
+    input, min, max = ctx.input(0), ctx.input(1), ctx.input(2)
+    needs = ctx.needs_input_grad
+    grad_input = grad_min = grad_max = None
+    # PyTorch's subgradient: the input keeps its gradient where it equals a bound.
+    if needs[0]:
+        if min is not None and max is not None:
+            kept = (input >= min).logical_and(input <= max)
+        else:
+            kept = input >= min if min is not None else input <= max
+        grad_input = where(kept, grad, 0.0)
+    # A tensor bound gets the gradient where it was selected; when min > max the result is max everywhere.
+    if needs[1]:
+        chosen = input < min
+        grad_min = where(chosen if max is None else chosen.logical_and(min < max), grad, 0.0)
+    if needs[2]:
+        chosen = input > max
+        grad_max = where(chosen if min is None else chosen.logical_or(max < min), grad, 0.0)
+    return grad_input, grad_min, grad_max
 
 
 def clamp(input: Tensor, min: Tensor | bool | int | float | None = None,
@@ -166,6 +195,13 @@ def _lerp_kernel(input: np.ndarray, end: np.ndarray, weight: Any) -> np.ndarray:
 
 
 LERP = defop("lerp", _lerp_meta, cpu=quiet(_lerp_kernel), doc="Linear interpolation input + weight * (end - input).")
+
+
+@derivative(LERP, saves=(0, 1, 2))
+def _lerp_backward(ctx: Any, grad: Tensor) -> tuple:
+    weight, needs = ctx.input(2), ctx.needs_input_grad
+    return (grad * (1 - weight) if needs[0] else None, grad * weight if needs[1] else None,
+            grad * (ctx.input(1) - ctx.input(0)) if needs[2] else None)
 
 
 def lerp(input: Tensor, end: Tensor, weight: Tensor | float) -> Tensor:

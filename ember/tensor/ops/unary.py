@@ -4,17 +4,24 @@ gelu, silu, softplus).
 Floating functions give integer and bool inputs the default float dtype, as PyTorch does; float16 and
 bfloat16 compute in float32. Rounding functions return a copy of integer inputs; relu, abs and neg keep the
 dtype. Each op is one primitive (``square``, being ``pow(x, 2)``, lives with pow in ``arithmetic.py``).
+
+The backward formulas (end of the module) are PyTorch's ``derivatives.yaml`` ones, written in ember ops so
+they differentiate again; at special points they give what PyTorch gives (relu'(0) = abs'(0) = 0, inf for
+sqrt and log at 0), and rounding and sign have zero gradient.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from .. import dtypes
+from ..creation import zeros_like
 from ..dispatch import dispatch
+from ..registry import derivative, get_op
 from ..tensor import Tensor, register_methods
 from . import erf as _erf
 from .elementwise import register_inplace, unary_function, unary_op
@@ -179,6 +186,222 @@ def positive(input: Tensor) -> Tensor:
     if input.dtype is dtypes.bool:
         raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
     return input
+
+
+# ----- derivatives -------------------------------------------------------------------------------------------
+# Formulas read the output ("out") where it is cheaper than recomputing from the input, as PyTorch does.
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_TWO_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_KAPPA = 0.044715
+
+
+def _formula(name: str, *saves: int | str) -> Callable:
+    """``derivative`` for the primitive ``name`` (the builders above keep their OpDefs to themselves)."""
+    return derivative(get_op(name), saves=saves)
+
+
+@_formula("sign")
+@_formula("floor")
+@_formula("ceil")
+@_formula("trunc")
+@_formula("round")
+def _zero_backward(ctx: Any, grad: Tensor) -> Tensor:
+    # Piecewise constant: PyTorch gives zeros (not None), so the input's .grad is a zero tensor.
+    return zeros_like(grad)
+
+
+@_formula("neg")
+def _neg_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return -grad
+
+
+@_formula("frac")
+def _frac_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad
+
+
+@_formula("abs", 0)
+def _abs_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad * sign(ctx.input(0))  # sign(0) = 0: abs'(0) = 0 as in PyTorch
+
+
+@_formula("exp", "out")
+def _exp_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad * ctx.out
+
+
+@_formula("exp2", "out")
+def _exp2_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad * ctx.out * _LN2
+
+
+@_formula("expm1", "out")
+def _expm1_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad * (ctx.out + 1)
+
+
+@_formula("log", 0)
+def _log_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad / ctx.input(0)
+
+
+@_formula("log2", 0)
+def _log2_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad / (ctx.input(0) * _LN2)
+
+
+@_formula("log10", 0)
+def _log10_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad / (ctx.input(0) * _LN10)
+
+
+@_formula("log1p", 0)
+def _log1p_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad / (ctx.input(0) + 1)
+
+
+@_formula("sqrt", "out")
+def _sqrt_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad / (2 * ctx.out)
+
+
+@_formula("rsqrt", "out")
+def _rsqrt_backward(ctx: Any, grad: Tensor) -> Tensor:
+    out = ctx.out
+    return -0.5 * grad * (out * out * out)
+
+
+@_formula("reciprocal", "out")
+def _reciprocal_backward(ctx: Any, grad: Tensor) -> Tensor:
+    out = ctx.out
+    return -grad * (out * out)
+
+
+@_formula("sin", 0)
+def _sin_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad * cos(ctx.input(0))
+
+
+@_formula("cos", 0)
+def _cos_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad * -sin(ctx.input(0))
+
+
+@_formula("tan", "out")
+def _tan_backward(ctx: Any, grad: Tensor) -> Tensor:
+    out = ctx.out
+    return grad * (1 + out * out)
+
+
+@_formula("asin", 0)
+def _asin_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    return grad * rsqrt(1 - x * x)
+
+
+@_formula("acos", 0)
+def _acos_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    return grad * -rsqrt(1 - x * x)
+
+
+@_formula("atan", 0)
+def _atan_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    return grad / (x * x + 1)
+
+
+@_formula("sinh", 0)
+def _sinh_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad * cosh(ctx.input(0))
+
+
+@_formula("cosh", 0)
+def _cosh_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return grad * sinh(ctx.input(0))
+
+
+@_formula("tanh", "out")
+def _tanh_backward(ctx: Any, grad: Tensor) -> Tensor:
+    out = ctx.out
+    return grad * (1 - out * out)
+
+
+@_formula("asinh", 0)
+def _asinh_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    return grad * rsqrt(x * x + 1)
+
+
+@_formula("acosh", 0)
+def _acosh_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    return grad * rsqrt(x * x - 1)
+
+
+@_formula("atanh", 0)
+def _atanh_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    return grad / (1 - x * x)
+
+
+@_formula("sigmoid", "out")
+def _sigmoid_backward(ctx: Any, grad: Tensor) -> Tensor:
+    out = ctx.out
+    return grad * ((1 - out) * out)
+
+
+@_formula("relu", "out")
+def _relu_backward(ctx: Any, grad: Tensor) -> Tensor:
+    from .ternary import where
+
+    # PyTorch's threshold_backward: zero where out <= 0 (so relu'(0) = 0); NaN inputs pass the gradient.
+    return where(ctx.out <= 0, 0.0, grad)
+
+
+@_formula("silu", 0)
+def _silu_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    s = sigmoid(x)
+    return grad * (s * (1 + x * (1 - s)))
+
+
+@_formula("erf", 0)
+def _erf_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    return grad * (_TWO_OVER_SQRT_PI * exp(-(x * x)))
+
+
+@_formula("erfc", 0)
+def _erfc_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    return grad * (-_TWO_OVER_SQRT_PI * exp(-(x * x)))
+
+
+@derivative(GELU, saves=(0,))
+def _gelu_backward(ctx: Any, grad: Tensor) -> Tensor:
+    x = ctx.input(0)
+    if ctx.attrs.get("approximate", "none") == "tanh":
+        # d/dx 0.5 x (1 + tanh(u)) with s = sigmoid(2u): 1 + tanh(u) = 2s and 1 - tanh(u)^2 = 4s(1 - s), which
+        # avoids the cancellation in 1 + tanh(u) for negative x.
+        s = sigmoid((2 * _SQRT_TWO_OVER_PI) * (x + _GELU_KAPPA * (x * x * x)))
+        d_inner = _SQRT_TWO_OVER_PI * (1 + (3 * _GELU_KAPPA) * (x * x))
+        return grad * (s * (1 + 2 * x * (1 - s) * d_inner))
+    cdf = 0.5 * erfc(x * -_SQRT_HALF)  # = 0.5 (1 + erf(x / sqrt 2)), without its cancellation for negative x
+    pdf = exp(-0.5 * (x * x)) * (_TWO_OVER_SQRT_PI * _SQRT_HALF * 0.5)
+    return grad * (cdf + x * pdf)
+
+
+@derivative(SOFTPLUS, saves=(0,))
+def _softplus_backward(ctx: Any, grad: Tensor) -> Tensor:
+    from .ternary import where
+
+    beta, threshold = ctx.attrs.get("beta", 1.0), ctx.attrs.get("threshold", 20.0)
+    scaled = ctx.input(0) * beta
+    # e^z / (e^z + 1) is sigmoid(z), which does not overflow to inf / inf for large thresholds.
+    return where(scaled > threshold, grad, grad * sigmoid(scaled))
 
 
 negative, absolute, sgn, fix = neg, abs, sign, trunc

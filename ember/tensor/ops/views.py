@@ -15,7 +15,7 @@ from typing import Any
 
 from ...backends.cpu import contiguous_strides
 from ..dispatch import dispatch
-from ..registry import VIEW, defop
+from ..registry import VIEW, defop, derivative
 from ..shape_rules import numel, wrap_dim, wrap_dims
 from ..tensor import Tensor, register_methods
 from .copy import clone
@@ -126,6 +126,12 @@ def _view_rule(base: Tensor, size: tuple) -> tuple:
 VIEW_OP = defop("view", None, kind=VIEW, view=_view_rule, doc="The same elements in another shape (-1 inferred).")
 
 
+@derivative(VIEW_OP)
+def _view_backward(ctx: Any, grad: Tensor) -> Tensor:
+    # reshape, not view: the incoming gradient may be a non-contiguous tensor (the gradient of a permute).
+    return reshape(grad, ctx.shape(0))
+
+
 def view(input: Tensor, *shape: Any) -> Tensor:
     """A view of ``input`` with shape ``shape``, sharing its storage.
 
@@ -184,6 +190,15 @@ def _permute_rule(base: Tensor, dims: tuple) -> tuple:
 PERMUTE = defop("permute", None, kind=VIEW, view=_permute_rule, doc="Reorder the dims.")
 
 
+@derivative(PERMUTE)
+def _permute_backward(ctx: Any, grad: Tensor) -> Tensor:
+    n = len(ctx.shape(0))
+    inverse = [0] * n
+    for i, d in enumerate(ctx.attrs["dims"]):
+        inverse[d % n] = i
+    return dispatch(PERMUTE, grad, dims=tuple(inverse))
+
+
 def _transpose_rule(base: Tensor, dim0: int, dim1: int) -> tuple:
     shape, stride = base._shape, base._stride
     n = len(shape)
@@ -199,6 +214,11 @@ def _transpose_rule(base: Tensor, dim0: int, dim1: int) -> tuple:
 
 # The commonest reordering (t, mT, x.transpose(-2, -1)) gets its own rule: cheaper than a general permute.
 TRANSPOSE = defop("transpose", None, kind=VIEW, view=_transpose_rule, doc="Swap two dims.")
+
+
+@derivative(TRANSPOSE)
+def _transpose_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return dispatch(TRANSPOSE, grad, **ctx.attrs)
 
 
 def transpose(input: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -226,6 +246,12 @@ def _squeeze_rule(base: Tensor, dims: tuple | None) -> tuple:
 SQUEEZE = defop("squeeze", None, kind=VIEW, view=_squeeze_rule, doc="Drop size-1 dims (all, or those in dims).")
 
 
+@derivative(SQUEEZE)
+def _squeeze_backward(ctx: Any, grad: Tensor) -> Tensor:
+    # Only size-1 dims come and go, which a view of any strides can do.
+    return dispatch(VIEW_OP, grad, size=ctx.shape(0))
+
+
 def squeeze(input: Tensor, dim: int | tuple | list | None = None) -> Tensor:
     """A view of ``input`` without its size-1 dims, or without those of ``dim`` that have size 1.
 
@@ -244,6 +270,8 @@ def _unsqueeze_rule(base: Tensor, dim: int) -> tuple:
 
 
 UNSQUEEZE = defop("unsqueeze", None, kind=VIEW, view=_unsqueeze_rule, doc="Insert a size-1 dim.")
+
+derivative(UNSQUEEZE)(_squeeze_backward)
 
 
 def unsqueeze(input: Tensor, dim: int) -> Tensor:
@@ -291,6 +319,17 @@ def _expand_rule(base: Tensor, size: tuple) -> tuple:
 
 
 EXPAND = defop("expand", None, kind=VIEW, view=_expand_rule, doc="Broadcast size-1 dims (stride 0) and prepend dims.")
+
+
+@derivative(EXPAND)
+def _expand_backward(ctx: Any, grad: Tensor) -> Tensor:
+    # Every copy of an element read through a stride-0 dim sends its gradient back to that one element.
+    shape = ctx.shape(0)
+    lead = len(grad._shape) - len(shape)
+    dims = [*range(lead), *(lead + i for i, s in enumerate(shape) if s == 1 and grad._shape[lead + i] != 1)]
+    if dims:
+        grad = grad.sum(dim=dims, keepdim=True)
+    return dispatch(VIEW_OP, grad, size=shape) if lead else grad
 
 
 def expand(input: Tensor, *sizes: Any) -> Tensor:
@@ -341,6 +380,19 @@ def _narrow_rule(base: Tensor, dim: int, start: int, length: int) -> tuple:
 NARROW = defop("narrow", None, kind=VIEW, view=_narrow_rule, doc="The slice [start, start + length) of one dim.")
 
 
+def _scatter_into_zeros(op: Any, ctx: Any, grad: Tensor) -> Tensor:
+    """The gradient of view ``op`` when its elements are distinct elements of its input: zeros of the input's
+    shape with ``grad`` written through the same view of them (PyTorch's ``slice_backward`` and kin)."""
+    out = grad.new_zeros(ctx.shape(0))
+    dispatch(op, out, **ctx.attrs).copy_(grad)
+    return out
+
+
+@derivative(NARROW)
+def _narrow_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return _scatter_into_zeros(NARROW, ctx, grad)
+
+
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     """A view of ``input`` keeping elements ``start`` to ``start + length - 1`` of dim ``dim``.
 
@@ -369,6 +421,12 @@ def _select_rule(base: Tensor, dim: int, index: int) -> tuple:
 SELECT = defop("select", None, kind=VIEW, view=_select_rule, doc="One index of one dim, which is removed.")
 
 
+
+@derivative(SELECT)
+def _select_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return _scatter_into_zeros(SELECT, ctx, grad)
+
+
 def select(input: Tensor, dim: int, index: int) -> Tensor:
     """The view ``input[..., index, ...]`` taken along ``dim``, which disappears from the shape."""
     return dispatch(SELECT, input, dim=as_int(dim, "select", "dim"), index=as_int(index, "select", "index"))
@@ -395,6 +453,12 @@ def _diagonal_rule(base: Tensor, offset: int, dim1: int, dim2: int) -> tuple:
 
 
 DIAGONAL = defop("diagonal", None, kind=VIEW, view=_diagonal_rule, doc="A diagonal of two dims, as a last dim.")
+
+
+
+@derivative(DIAGONAL)
+def _diagonal_backward(ctx: Any, grad: Tensor) -> Tensor:
+    return _scatter_into_zeros(DIAGONAL, ctx, grad)
 
 
 def diagonal(input: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
@@ -431,6 +495,23 @@ def _unfold_rule(base: Tensor, dimension: int, size: int, step: int) -> tuple:
 
 
 UNFOLD = defop("unfold", None, kind=VIEW, view=_unfold_rule, doc="Sliding windows of one dim, as a last dim.")
+
+
+@derivative(UNFOLD)
+def _unfold_backward(ctx: Any, grad: Tensor) -> Tensor:
+    if ctx.attrs["step"] >= ctx.attrs["size"]:
+        return _scatter_into_zeros(UNFOLD, ctx, grad)
+    # Overlapping windows share elements, whose gradients add up: unfold the flat positions of the input's
+    # elements the same way to learn where each window element came from, then index_add the gradient there.
+    from ..creation import zeros
+    from .gather_scatter import index_add
+    from .ranges import arange
+
+    shape = ctx.shape(0)
+    total = numel(shape)
+    positions = dispatch(UNFOLD, dispatch(VIEW_OP, arange(total), size=shape), **ctx.attrs)
+    flat = index_add(zeros(total, dtype=grad.dtype), 0, reshape(positions, (-1,)), reshape(grad, (-1,)))
+    return dispatch(VIEW_OP, flat, size=shape)
 
 
 def unfold(input: Tensor, dimension: int, size: int, step: int) -> Tensor:
@@ -471,6 +552,53 @@ def _as_strided_rule(base: Tensor, size: tuple, stride: tuple, storage_offset: i
 
 
 AS_STRIDED = defop("as_strided", None, kind=VIEW, view=_as_strided_rule, doc="Any window of the storage.")
+
+
+
+def _maybe_overlapping(size: tuple, stride: tuple) -> bool:
+    """Whether two elements of a window may share a memory location (ATen's ``_maybe_overlapping_memory``;
+    size-1 dims are skipped, as they add no element)."""
+    reach = 0
+    for st, n in sorted((st, n) for n, st in zip(size, stride, strict=True) if n > 1):
+        if st <= reach:
+            return True
+        reach += st * (n - 1)
+    return False
+
+
+def _min_storage_size(size: tuple, stride: tuple, offset: int) -> int:
+    if 0 in size:
+        return offset
+    return offset + 1 + sum((n - 1) * st for n, st in zip(size, stride, strict=True))
+
+
+@derivative(AS_STRIDED)
+def _as_strided_backward(ctx: Any, grad: Tensor) -> Tensor:
+    """ATen's ``as_strided_backward``: scatter the gradient into a zero buffer laid out like the shared storage
+    through the output's window (summing where that window overlaps itself), then read the input's window of
+    it (dividing by how often the input's window reads each location)."""
+    from ..creation import ones, zeros
+    from .gather_scatter import index_add
+    from .ranges import arange
+
+    in_size, in_stride, in_offset = ctx.geometry(0)
+    size, stride, offset = ctx.attrs["size"], ctx.attrs["stride"], ctx.attrs["storage_offset"]
+    shared = min(in_offset, offset)
+    in_offset, offset = in_offset - shared, offset - shared
+    total = max(_min_storage_size(in_size, in_stride, in_offset), _min_storage_size(size, stride, offset))
+    buffer = zeros(total, dtype=grad.dtype)
+    if _maybe_overlapping(size, stride):
+        positions = dispatch(AS_STRIDED, arange(total), size=size, stride=stride, storage_offset=offset)
+        buffer = index_add(buffer, 0, reshape(positions, (-1,)), reshape(grad, (-1,)))
+    else:
+        dispatch(AS_STRIDED, buffer, size=size, stride=stride, storage_offset=offset).copy_(grad)
+    if _maybe_overlapping(in_size, in_stride):
+        positions = dispatch(AS_STRIDED, arange(total), size=in_size, stride=in_stride, storage_offset=in_offset)
+        counts = index_add(zeros(total, dtype=grad.dtype), 0, reshape(positions, (-1,)),
+                           ones(1, dtype=grad.dtype).expand(numel(in_size)))
+        # Locations the input never reads count 0 and become NaN, but the input's window below skips them.
+        buffer = buffer / counts
+    return dispatch(AS_STRIDED, buffer, size=in_size, stride=in_stride, storage_offset=in_offset)
 
 
 def as_strided(input: Tensor, size: Any, stride: Any, storage_offset: int | None = None) -> Tensor:
