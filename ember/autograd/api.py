@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..tensor.creation import ones_like, zeros_like
 from ..tensor.tensor import Tensor, register_methods
 from .engine import run_backward
 from .graph import AutogradMeta, alias, meta_of
@@ -17,8 +18,6 @@ def _as_list(value: Any) -> list:
 
 
 def _root_grads(outputs: list, grad_outputs: list) -> list:
-    from ..tensor.creation import ones_like
-
     grads = []
     for i, out in enumerate(outputs):
         g = grad_outputs[i] if i < len(grad_outputs) else None
@@ -63,8 +62,6 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor], 
                          create_graph=create_graph, inputs=ins, accumulate=False,
                          allow_unused=bool(allow_unused) or materialize_grads)
     if materialize_grads:
-        from ..tensor.creation import zeros_like
-
         found = [g if g is not None else zeros_like(x) for g, x in zip(found, ins, strict=True)]
     return tuple(found)
 

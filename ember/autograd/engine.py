@@ -9,11 +9,11 @@ tensors are freed node by node unless ``retain_graph``.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
+from ..tensor.creation import zeros
 from ..tensor.tensor import Tensor
 from .grad_mode import set_grad_enabled
-from .graph import _FREED, AccumulateGrad, BackwardContext, Node, edge_of
+from .graph import _FREED, AccumulateGrad, BackwardContext, Node, edge_of, flatten_grads
 
 
 class _AnomalyState(threading.local):
@@ -22,23 +22,6 @@ class _AnomalyState(threading.local):
 
 
 ANOMALY = _AnomalyState()
-
-
-def flatten_grads(result: Any, ctx: BackwardContext) -> list:
-    """An op formula's per-operand result as one gradient per tensor edge (lists of tensors flattened)."""
-    if not isinstance(result, tuple | list) or (result and isinstance(result, list) and len(ctx._metas) == 1
-                                                 and isinstance(ctx._metas[0], list)):
-        result = (result,)
-    flat: list = []
-    for i, meta in enumerate(ctx._metas):
-        if meta is None:
-            continue
-        g = result[i] if i < len(result) else None
-        if isinstance(meta, list):
-            flat.extend(g if g is not None else [None] * len(meta))
-        else:
-            flat.append(g)
-    return flat
 
 
 def _apply(node: Node, grads: list) -> list:
@@ -174,8 +157,6 @@ def run_backward(roots: list, grad_roots: list, *, retain_graph: bool, create_gr
                 continue
             grads = _run_tensor_hooks(node, grads)
             if any(g is not None for g in grads):
-                from ..tensor.creation import zeros
-
                 grads = [g if g is not None or not dt.is_floating_point else zeros(shape, dtype=dt)
                          for g, (shape, dt) in zip(grads, node.out_meta, strict=True)]
                 out = _apply(node, grads)

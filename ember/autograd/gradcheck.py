@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..tensor.creation import zeros_like
+from ..tensor.random import randn
 from ..tensor.tensor import Tensor
 from .api import grad
 from .grad_mode import enable_grad, no_grad
@@ -50,8 +52,6 @@ def _numerical_jacobians(fn: Callable, inputs: tuple, eps: float) -> list:
 
 
 def _analytical_jacobians(fn: Callable, inputs: tuple) -> list:
-    from ..tensor.creation import zeros_like
-
     diff_inputs = [x for x in inputs if isinstance(x, Tensor) and x.requires_grad]
     outs = _outputs(fn, inputs)
     jac = [[np.zeros((x.numel(), o.numel())) for o in outs] for x in diff_inputs]
@@ -96,8 +96,6 @@ def gradcheck(func: Callable, inputs: Tensor | Sequence[Any], *, eps: float = 1e
 def gradgradcheck(func: Callable, inputs: Tensor | Sequence[Any], grad_outputs: Any = None, *, eps: float = 1e-6,
                   atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True, **_: Any) -> bool:
     """Check second derivatives: gradcheck of the function ``inputs, v -> grad(func(inputs), inputs, v)``."""
-    from ..tensor.random import randn
-
     inputs = _as_tuple(inputs)
     outs = _outputs(func, inputs)
     if grad_outputs is None:

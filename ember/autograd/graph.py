@@ -193,19 +193,30 @@ class BackwardContext:
         self.op_name = op.name
         self.attrs = attrs
         self.released = False
-        self._metas = [_operand_meta(v) for v in operands]
-        needs = self.needs_input_grad = tuple(_any_requires_grad(v) for v in operands)
-        # An int saves that operand; a pair (i, j) saves operand i only when operand j needs a gradient, so
-        # `h / 3.0` does not keep h (and a later in-place change of h does not break backward, as in PyTorch).
-        saves = {s for s in op.saves if type(s) is int} | {s[0] for s in op.saves if type(s) is tuple and needs[s[1]]}
+        always, pairs, save_out = _save_plan(op)
+        metas: list = []
+        needs: list = []
+        for value in operands:
+            if isinstance(value, Tensor):
+                metas.append((value._shape, value._dtype, value._stride, value._offset))
+                m = value._autograd
+                needs.append(m is not None and m.requires_grad)
+            else:
+                metas.append(_operand_meta(value))
+                needs.append(_any_requires_grad(value))
+        self._metas = metas
+        self.needs_input_grad = tuple(needs)
+        # A pair (i, j) saves operand i only when operand j needs a gradient, so `h / 3.0` does not keep h (and a
+        # later in-place change of h does not break backward, as in PyTorch).
+        saves = always if not pairs else always | {i for i, j in pairs if needs[j]}
         saved: list = []
         for i, value in enumerate(operands):
             if i in saves:
                 saved.append(_save(value, op.name))
             else:
-                saved.append(None if _holds_tensor(value) else value)
+                saved.append(None if metas[i] is not None else value)
         self._saved = saved
-        self._outputs = [SavedTensor(o, op.name, True) for o in outs] if "out" in op.saves else None
+        self._outputs = [SavedTensor(o, op.name, True) for o in outs] if save_out else None
 
     def input(self, i: int) -> Any:
         value = self._saved[i]
@@ -267,8 +278,34 @@ class BackwardContext:
         )
 
 
-def _holds_tensor(value: Any) -> bool:
-    return isinstance(value, Tensor) or isinstance(value, list | tuple) and bool(value) and isinstance(value[0], Tensor)
+def flatten_grads(result: Any, ctx: BackwardContext) -> list:
+    """An op formula's per-operand result as one gradient per tensor edge (lists of tensors flattened)."""
+    if not isinstance(result, tuple | list) or (result and isinstance(result, list) and len(ctx._metas) == 1
+                                                 and isinstance(ctx._metas[0], list)):
+        result = (result,)
+    flat: list = []
+    for i, meta in enumerate(ctx._metas):
+        if meta is None:
+            continue
+        g = result[i] if i < len(result) else None
+        if isinstance(meta, list):
+            flat.extend(g if g is not None else [None] * len(meta))
+        else:
+            flat.append(g)
+    return flat
+
+
+_SAVE_PLANS: dict = {}
+
+
+def _save_plan(op: OpDef) -> tuple:
+    """``op.saves`` split once per op into (operands always saved, conditional pairs, whether outputs are)."""
+    plan = _SAVE_PLANS.get(op)
+    if plan is None:
+        always = frozenset(s for s in op.saves if type(s) is int)
+        pairs = tuple(s for s in op.saves if type(s) is tuple)
+        plan = _SAVE_PLANS[op] = (always, pairs, "out" in op.saves)
+    return plan
 
 
 def _operand_meta(value: Any) -> Any:
@@ -319,8 +356,6 @@ def record(op: OpDef, operands: tuple, attrs: dict, out: Any) -> None:
     """Attach the graph for one dispatched op whose operands include a tensor that requires grad."""
     if not STATE.grad_enabled:
         return
-    from .inplace import record_inplace
-
     if op.kind == INPLACE:
         record_inplace(op, operands, attrs, out)
         return
@@ -338,3 +373,7 @@ def record(op: OpDef, operands: tuple, attrs: dict, out: Any) -> None:
     node.ctx = BackwardContext(op, operands, attrs, outs) if op.backward is not None else None
     if op.kind == VIEW and op.backward is None:
         raise RuntimeError(f"internal error: view op '{op.name}' has no backward formula")
+
+
+# Imported last: inplace.py builds on the classes above.
+from .inplace import record_inplace  # noqa: E402

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..tensor.creation import zeros
 from ..tensor.tensor import Tensor
-from .graph import AutogradMeta, BackwardContext, Node, collect_edges, edge_of
+from .graph import AutogradMeta, BackwardContext, Node, collect_edges, edge_of, flatten_grads
 
 
 class _WindowContext:
@@ -37,8 +38,6 @@ class _WindowContext:
         return self.op_node is not None and self.op_node.ctx is not None and self.op_node.ctx.has_saved_tensors()
 
     def scratch(self, grad: Tensor) -> Tensor:
-        from ..tensor.creation import zeros
-
         return zeros(self.storage_size, dtype=grad.dtype)
 
     @staticmethod
@@ -48,8 +47,6 @@ class _WindowContext:
 
 
 def _copy_slices_backward(ctx: _WindowContext, grad_base: Tensor) -> list:
-    from .engine import flatten_grads
-
     full = ctx.scratch(grad_base)
     ctx.window(full, ctx.base_window).copy_(grad_base)
     grad_view = ctx.window(full, ctx.view_window).clone()

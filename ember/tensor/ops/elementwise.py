@@ -165,6 +165,19 @@ def binary_meta(name: str, rule: Rule, input: Any, other: Any) -> tuple[Promotio
     return promote2(rule, input, other), broadcast(input, other)
 
 
+def _learn_fast_path(input: Any, other: Any, p: Promotion, plain_dtypes: set, plain_scalar_pairs: set) -> None:
+    """Remember operand kinds whose promotion is the identity, so later calls skip it (see binary_op)."""
+    t_input, t_other = type(input), type(other)
+    if t_input is np.ndarray and t_other is np.ndarray:
+        if input.dtype is other.dtype is p.plain:
+            plain_dtypes.add(input.dtype)
+    elif p.int_bounds is None and not p.round_scalars:
+        if t_input is np.ndarray and t_other in _PLAIN_OPERANDS and input.dtype is p.plain:
+            plain_scalar_pairs.add((input.dtype, t_other, False))
+        elif t_other is np.ndarray and t_input in _PLAIN_OPERANDS and other.dtype is p.plain:
+            plain_scalar_pairs.add((other.dtype, t_input, True))
+
+
 def binary_op(name: str, rule: Rule, compute: Callable[..., np.ndarray], doc: str, *, ufunc: np.ufunc | None = None,
               check: Callable[..., None] | None = None, check_attrs: Callable[..., None] | None = None,
               opmath_scalar: bool = False) -> OpDef:
@@ -193,16 +206,26 @@ def binary_op(name: str, rule: Rule, compute: Callable[..., np.ndarray], doc: st
     # As in unary_op: same-dtype arrays of a dtype the rule keeps go straight to the ufunc.
     plain_dtypes: set = set()
 
+    # (array dtype, Python scalar type, scalar first) combinations that NumPy's weak-scalar ufunc call already
+    # computes exactly as PyTorch does: float arrays with any scalar, no half-precision rounding.
+    plain_scalar_pairs: set = set()
+
     def kernel(input: Any, other: Any, **attrs: Any) -> np.ndarray:
         token = quiet_on()
         try:
-            if (type(input) is np.ndarray and type(other) is np.ndarray and input.dtype is other.dtype
-                    and input.dtype in plain_dtypes and not attrs):
-                return ufunc(input, other)
+            t_input, t_other = type(input), type(other)
+            if not attrs:
+                if t_input is np.ndarray:
+                    if t_other is np.ndarray:
+                        if input.dtype is other.dtype and input.dtype in plain_dtypes:
+                            return ufunc(input, other)
+                    elif (input.dtype, t_other, False) in plain_scalar_pairs:
+                        return ufunc(input, other)
+                elif t_other is np.ndarray and (other.dtype, t_input, True) in plain_scalar_pairs:
+                    return ufunc(input, other)
             p = promote2(rule, input, other)
-            if (ufunc is not None and type(input) is np.ndarray and type(other) is np.ndarray
-                    and input.dtype is other.dtype is p.plain):
-                plain_dtypes.add(input.dtype)
+            if ufunc is not None and not attrs:
+                _learn_fast_path(input, other, p, plain_dtypes, plain_scalar_pairs)
             # Arrays already in the compute dtype (the common case) skip the conversion call.
             x = input if type(input) is np.ndarray and input.dtype is p.plain else cast(input, p)
             y = other if type(other) is np.ndarray and other.dtype is p.plain else cast(other, p, opmath_scalar=scalar)
