@@ -147,24 +147,30 @@ def run_backward(roots: list, grad_roots: list, *, retain_graph: bool, create_gr
         while ready:
             node = ready.pop()
             grads = buffers.pop(node, None) or [None] * len(node.out_meta)
-            for nr, g in enumerate(grads):
-                idx = capture.get((node, nr))
-                if idx is not None and g is not None:
-                    results[idx] = g
-            if isinstance(node, AccumulateGrad):
+            if capture:
+                for nr, g in enumerate(grads):
+                    idx = capture.get((node, nr))
+                    if idx is not None and g is not None:
+                        results[idx] = g
+            if type(node) is AccumulateGrad:
                 if accumulate and grads[0] is not None and (inputs is None or (node, 0) in capture):
                     _accumulate(node.variable, grads[0], create_graph)
                 continue
-            grads = _run_tensor_hooks(node, grads)
+            if node.tensor_hooks or node.retained:
+                grads = _run_tensor_hooks(node, grads)
             if any(g is not None for g in grads):
-                grads = [g if g is not None or not dt.is_floating_point else zeros(shape, dtype=dt)
-                         for g, (shape, dt) in zip(grads, node.out_meta, strict=True)]
+                if any(g is None for g in grads):
+                    grads = [g if g is not None or not dt.is_floating_point else zeros(shape, dtype=dt)
+                             for g, (shape, dt) in zip(grads, node.out_meta, strict=True)]
                 out = _apply(node, grads)
                 if ANOMALY.enabled:
                     _check_anomaly(node, out)
                 for i, (e, g) in enumerate(zip(node.next_edges, out, strict=False)):
                     if e is not None and g is not None:
-                        add(e[0], e[1], _fit(node, i, g, e[0].out_meta[e[1]]))
+                        target = e[0].out_meta[e[1]]
+                        if not isinstance(g, Tensor) or g._shape != target[0] or g._dtype is not target[1]:
+                            g = _fit(node, i, g, target)
+                        add(e[0], e[1], g)
             if not retain_graph:
                 node.release()
             for e in node.next_edges:
