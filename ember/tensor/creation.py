@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -49,6 +51,16 @@ def set_requires_grad(t: Tensor, requires_grad: bool) -> Tensor:
     if requires_grad:
         t.requires_grad_(True)
     return t
+
+
+def accepts_requires_grad(factory: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Give a factory PyTorch's ``requires_grad=False`` keyword (for factories defined outside this module)."""
+
+    @functools.wraps(factory)
+    def wrapper(*args: Any, requires_grad: bool = False, **kwargs: Any) -> Tensor:
+        return set_requires_grad(factory(*args, **kwargs), requires_grad)
+
+    return wrapper
 
 
 def _check_dtype(dtype: Any) -> None:

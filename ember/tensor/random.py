@@ -21,7 +21,7 @@ import numpy as np
 
 from ..backends import get_backend
 from . import dtypes
-from .creation import tensor
+from .creation import accepts_requires_grad, tensor
 from .devices import as_device, device
 from .ops.promotion import not_implemented
 from .scalars import checked_scalar
@@ -198,6 +198,7 @@ def _float_dtype(dtype: dtypes.dtype | None, kernel: str) -> dtypes.dtype:
 
 
 # ----- creation functions ---------------------------------------------------------------------------------
+@accepts_requires_grad
 def rand(*size: Any, generator: Generator | None = None, dtype: dtypes.dtype | None = None,
          device: DeviceLike = None) -> Tensor:
     """A tensor of shape ``size`` filled with uniform samples from [0, 1).
@@ -213,6 +214,7 @@ def rand(*size: Any, generator: Generator | None = None, dtype: dtypes.dtype | N
     return place(unit_uniform(generator, shape, dtype), dtype, device)
 
 
+@accepts_requires_grad
 def randn(*size: Any, generator: Generator | None = None, dtype: dtypes.dtype | None = None,
           device: DeviceLike = None) -> Tensor:
     """A tensor of shape ``size`` filled with samples from the standard normal distribution."""
@@ -272,6 +274,7 @@ def randperm(n: int, *, generator: Generator | None = None, dtype: dtypes.dtype 
     return place(numpy_generator(generator).permutation(n), dtype, device)
 
 
+@accepts_requires_grad
 def normal(mean: Tensor | float, std: Tensor | float = 1.0, size: Any = None, *,
            generator: Generator | None = None, dtype: dtypes.dtype | None = None,
            device: DeviceLike = None) -> Tensor:
@@ -314,12 +317,14 @@ def normal(mean: Tensor | float, std: Tensor | float = 1.0, size: Any = None, *,
 
 
 # ----- _like variants -------------------------------------------------------------------------------------
+@accepts_requires_grad
 def rand_like(input: Tensor, *, generator: Generator | None = None, dtype: dtypes.dtype | None = None,
               device: DeviceLike = None) -> Tensor:
     """``rand`` with the shape of ``input`` and, by default, its dtype and device."""
     return rand(input._shape, generator=generator, dtype=dtype or input.dtype, device=device or input.device)
 
 
+@accepts_requires_grad
 def randn_like(input: Tensor, *, generator: Generator | None = None, dtype: dtypes.dtype | None = None,
                device: DeviceLike = None) -> Tensor:
     """``randn`` with the shape of ``input`` and, by default, its dtype and device."""

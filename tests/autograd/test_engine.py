@@ -279,3 +279,22 @@ def test_training_steps_keep_memory_flat():
     finally:
         gc.enable()
     assert grown < 256 * 1024, f"memory grew by {grown} bytes over 10,000 steps"
+
+
+@pytest.mark.parametrize("factory", [
+    lambda: ember.zeros(2, requires_grad=True), lambda: ember.ones(2, requires_grad=True),
+    lambda: ember.full((2,), 3.0, requires_grad=True), lambda: ember.empty(2, requires_grad=True),
+    lambda: ember.tensor([1.0, 2.0], requires_grad=True), lambda: ember.randn(2, requires_grad=True),
+    lambda: ember.rand(2, requires_grad=True), lambda: ember.arange(2.0, requires_grad=True),
+    lambda: ember.linspace(0, 1, 2, requires_grad=True), lambda: ember.eye(2, requires_grad=True),
+    lambda: ember.zeros_like(ember.ones(2), requires_grad=True),
+    lambda: ember.randn_like(ember.ones(2), requires_grad=True),
+])
+def test_factories_take_requires_grad(factory):
+    t = factory()
+    assert t.requires_grad and t.is_leaf
+
+
+def test_integer_factory_refuses_requires_grad():
+    with pytest.raises(RuntimeError, match="only Tensors of floating point dtype can require gradients"):
+        ember.arange(3, requires_grad=True)

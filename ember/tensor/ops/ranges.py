@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import dtypes
+from ..creation import accepts_requires_grad
 from ..devices import device
 from ..dispatch import dispatch
 from ..registry import Meta, defop
@@ -163,6 +164,7 @@ def _arange_kernel(*, start: Number, end: Number, step: Number, dtype: dtypes.dt
 ARANGE = defop("arange", _arange_meta, cpu=_arange_kernel, doc="Values from start to end (exclusive) by step.")
 
 
+@accepts_requires_grad
 def arange(start: Number = 0, end: Number | None = None, step: Number = 1, *, dtype: dtypes.dtype | None = None,
            device: DeviceLike = None) -> Tensor:
     """A 1-D tensor of ``ceil((end - start) / step)`` values from ``start`` (inclusive) to ``end`` (exclusive).
@@ -282,6 +284,7 @@ def _steps_args(fn: str, start: Any, end: Any, steps: Any, dtype: Any) -> tuple[
     return start, end, steps, dtype
 
 
+@accepts_requires_grad
 def linspace(start: Number | Tensor, end: Number | Tensor, steps: int, *, dtype: dtypes.dtype | None = None,
              device: DeviceLike = None) -> Tensor:
     """A 1-D tensor of ``steps`` evenly spaced values from ``start`` to ``end``, both included.
@@ -301,6 +304,7 @@ def linspace(start: Number | Tensor, end: Number | Tensor, steps: int, *, dtype:
     return dispatch(LINSPACE, start=start, end=end, steps=steps, dtype=dtype, device=device)
 
 
+@accepts_requires_grad
 def logspace(start: Number | Tensor, end: Number | Tensor, steps: int, base: float = 10.0, *,
              dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
     """A 1-D tensor of ``steps`` values ``base ** x`` for ``x`` evenly spaced from ``start`` to ``end``.
@@ -337,6 +341,7 @@ def _eye_kernel(*, n: int, m: int, dtype: dtypes.dtype) -> np.ndarray:
 EYE = defop("eye", _eye_meta, cpu=_eye_kernel, doc="A 2-D tensor with ones on the diagonal.")
 
 
+@accepts_requires_grad
 def eye(n: int, m: int | None = None, *, dtype: dtypes.dtype | None = None, device: DeviceLike = None) -> Tensor:
     """A 2-D ``n x m`` tensor (``m`` defaults to ``n``) with ones on the diagonal and zeros elsewhere.
 
