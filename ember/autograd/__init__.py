@@ -26,7 +26,7 @@ from .grad_mode import (
 from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .graph import check_inplace, record
 
-install_autograd(record, check_inplace)
+install_autograd(record, check_inplace, is_grad_enabled)
 
 
 @contextlib.contextmanager

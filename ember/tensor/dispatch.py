@@ -35,13 +35,26 @@ class HookHandle:
 # Autograd sits above this layer; it installs its recorder here (ember.autograd imports set them).
 _autograd_record: Callable[[OpDef, tuple, dict, Any], None] | None = None
 _autograd_check_inplace: Callable[[OpDef, tuple], None] | None = None
+_grad_enabled: Callable[[], bool] = bool
 
 
 def install_autograd(record: Callable[[OpDef, tuple, dict, Any], None],
-                     check_inplace: Callable[[OpDef, tuple], None]) -> None:
+                     check_inplace: Callable[[OpDef, tuple], None], grad_enabled: Callable[[], bool]) -> None:
     """Called once by ``ember.autograd``: record graphs for ops whose operands take part in autograd."""
-    global _autograd_record, _autograd_check_inplace
-    _autograd_record, _autograd_check_inplace = record, check_inplace
+    global _autograd_record, _autograd_check_inplace, _grad_enabled
+    _autograd_record, _autograd_check_inplace, _grad_enabled = record, check_inplace, grad_enabled
+
+
+def grad_mode_enabled() -> bool:
+    """Autograd's grad mode as this layer sees it (False before ember.autograd is imported)."""
+    return _grad_enabled()
+
+
+def records_graph(*values: Any) -> bool:
+    """Whether an op on ``values`` would record an autograd graph: grad mode is on and a tensor requires grad."""
+    return _grad_enabled() and any(
+        isinstance(v, Tensor) and v._autograd is not None and v._autograd.requires_grad for v in values
+    )
 
 
 def add_dispatch_hook(hook: DispatchHook) -> HookHandle:

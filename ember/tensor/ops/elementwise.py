@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import dispatch
+from ..dispatch import dispatch, records_graph
 from ..registry import Meta, OpDef, cached_meta, defop
 from ..shape_rules import broadcast_shapes
 from ..tensor import Tensor, register_methods
@@ -77,7 +77,7 @@ def inplace(fn: Callable, name: str) -> Callable:
     def method(self: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         # The op may save self for backward, which copy_ then overwrites: under autograd it reads a copy, as
         # PyTorch saves the original self of an in-place op.
-        source = self.clone() if _records_graph(self, *args, *kwargs.values()) else self
+        source = self.clone() if records_graph(self, *args, *kwargs.values()) else self
         result = fn(source, *args, **kwargs)
         if not dtypes.can_cast(result._dtype, self._dtype):
             raise RuntimeError(f"result type {result._dtype.scalar_name} can't be cast to the desired output type "
@@ -90,14 +90,6 @@ def inplace(fn: Callable, name: str) -> Callable:
     method.__name__ = method.__qualname__ = name
     method.__doc__ = f"In-place version of :meth:`Tensor.{fn.__name__}`; returns self."
     return method
-
-
-def _records_graph(*values: Any) -> bool:
-    """Whether an op on ``values`` records an autograd graph: grad mode is on and a tensor requires grad."""
-    from ...autograd.grad_mode import STATE
-
-    return STATE.grad_enabled and any(isinstance(v, Tensor) and v._autograd is not None and v._autograd.requires_grad
-                                      for v in values)
 
 
 def register_inplace(*names: str, **renamed: Callable) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..creation import ones
-from ..dispatch import dispatch
+from ..dispatch import dispatch, grad_mode_enabled
 from ..registry import Meta, defop, derivative
 from ..shape_rules import wrap_dim
 from ..tensor import Tensor, register_methods
@@ -75,9 +75,8 @@ def _cumprod_backward(ctx, grad: Tensor) -> Tensor:
     is_zero = x == 0
     if not bool(is_zero.any()):
         return _reversed_cumsum(grad * ctx.out, d) / x
-    from ...autograd.grad_mode import is_grad_enabled
-
-    if is_grad_enabled():
+    # Grad mode is on inside a backward pass only under create_graph: then the formula must be differentiable.
+    if grad_mode_enabled():
         return _cumprod_backward_quadratic(x, grad, d)
     return _cumprod_backward_with_zeros(x, grad, ctx.out, is_zero, d)
 
