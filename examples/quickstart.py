@@ -1,7 +1,8 @@
 """ember quick start: eager tensors with PyTorch's API.
 
-Until the training issue lands, the main job is this tour: it fits a least-squares line with
-eager ops, checks the answer against NumPy, and shows views, broadcasting and indexing.
+Until the training issue lands, the main job is this tour: it fits a least-squares line with eager
+ops and again by gradient descent with autograd, checks both against NumPy, and shows views,
+broadcasting and indexing.
 Run: ``.venv/bin/python examples/quickstart.py``.
 """
 
@@ -28,6 +29,17 @@ def main() -> None:
     print(f"fit: y = {slope.item():.3f} x + {intercept.item():.3f}", end="   ")
     print(f"(numpy lstsq: {reference[0]:.3f} x + {reference[1]:.3f})")
     assert abs(slope.item() - reference[0]) < 1e-3 and abs(intercept.item() - reference[1]) < 1e-3
+
+    # The same fit by gradient descent: autograd computes d(loss)/d(w) through the graph.
+    w = torch.zeros(2, requires_grad=True)
+    for _ in range(300):
+        loss = ((design @ w - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            w -= 0.5 * w.grad
+        w.grad = None
+    print(f"gradient descent: y = {w[0].item():.3f} x + {w[1].item():.3f}   (loss {loss.item():.5f})")
+    assert abs(w[0].item() - reference[0]) < 1e-2 and abs(w[1].item() - reference[1]) < 1e-2
 
     # Views share storage: writing through a transposed slice changes the base.
     base = torch.arange(12).reshape(3, 4)
