@@ -23,8 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -34,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import THREAD_VARIABLES, best_time  # noqa: E402 - tools/ is not a package
+from bench_eager import best_time, start  # noqa: E402 - tools/ is not a package
 
 
 @dataclass
@@ -279,31 +277,9 @@ def print_table(title: str, cases: list[Case], libs: list[Lib], np: Any, min_tim
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer and shorter repeats (several seconds in all)")
-    parser.add_argument("--threads", type=int, default=1, help="threads for both libraries (default 1)")
-    args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error("--threads must be at least 1")
-
-    # Before NumPy (and so ember and torch) is imported: BLAS reads these once, at load time.
-    for var in THREAD_VARIABLES:
-        os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    import numpy as np
-    import torch
-
-    import ember
-
-    torch.set_num_threads(args.threads)
+    args, np, torch, ember, repeats = start(argv, __doc__, "ember autograd benchmark", "iteration")
     libs = [Lib("ember", ember, ember.from_numpy), Lib("torch", torch, torch.from_numpy)]
-    tiny_time, mlp_time, repeats = (0.05, 0.2, 3) if args.quick else (0.2, 1.0, 7)
-
-    print(f"## ember autograd benchmark ({'quick' if args.quick else 'full'} run)\n")
-    print(f"threads: {args.threads} for both (torch.set_num_threads({args.threads}); NumPy/ember via "
-          f"{', '.join(THREAD_VARIABLES)}={args.threads}); CPU cores available: {os.cpu_count()}; "
-          f"torch {torch.__version__}, numpy {np.__version__}, ember {ember.__version__}. "
-          f"Times: best of {repeats} repeats, microseconds per iteration; ratio > 1 means ember is slower.\n")
+    tiny_time, mlp_time = (0.05, 0.2) if args.quick else (0.2, 1.0)
     print_table("Tiny graph: y = (x * 2 + 1).tanh().sum(), x of 10 float32 elements", TINY_CASES, libs, np,
                 tiny_time, repeats)
     print_table(f"MLP training step: batch {BATCH}, {N_IN} -> {N_HIDDEN} -> {N_OUT}, ReLU, log_softmax + NLL, "

@@ -160,8 +160,12 @@ def print_table(title: str, cases: list[Case], libs: dict, np: Any, min_time: fl
     print()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def start(argv: list[str] | None, doc: str, title: str, unit: str) -> tuple:
+    """Parse the common options, pin both libraries to the same threads, import them and print the run's header.
+
+    Returns (args, numpy, torch, ember, repeats).
+    """
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer and shorter repeats (a few seconds in all)")
     parser.add_argument("--threads", type=int, default=1, help="threads for both libraries (default 1)")
     args = parser.parse_args(argv)
@@ -178,14 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     import ember
 
     torch.set_num_threads(args.threads)
-    libs = {"ember": (ember, ember.from_numpy), "torch": (torch, torch.from_numpy)}
-    tiny_time, big_time, repeats = (0.02, 0.05, 3) if args.quick else (0.1, 0.25, 7)
-
-    print(f"## ember eager benchmark ({'quick' if args.quick else 'full'} run)\n")
+    repeats = 3 if args.quick else 7
+    print(f"## {title} ({'quick' if args.quick else 'full'} run)\n")
     print(f"threads: {args.threads} for both (torch.set_num_threads({args.threads}); NumPy/ember via "
           f"{', '.join(THREAD_VARIABLES)}={args.threads}); CPU cores available: {os.cpu_count()}; "
           f"torch {torch.__version__}, numpy {np.__version__}, ember {ember.__version__}. "
-          f"Times: best of {repeats} repeats, microseconds per call; ratio > 1 means ember is slower.\n")
+          f"Times: best of {repeats} repeats, microseconds per {unit}; ratio > 1 means ember is slower.\n")
+    return args, np, torch, ember, repeats
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, np, torch, ember, repeats = start(argv, __doc__, "ember eager benchmark", "call")
+    libs = {"ember": (ember, ember.from_numpy), "torch": (torch, torch.from_numpy)}
+    tiny_time, big_time = (0.02, 0.05) if args.quick else (0.1, 0.25)
     print_table("Per-op overhead, tiny tensors (10 float32 elements; matmul 4x4)", OVERHEAD_CASES, libs, np,
                 tiny_time, repeats, throughput=False)
     print_table("Throughput, 10^6-element float32 tensors", THROUGHPUT_CASES, libs, np, big_time, repeats,
