@@ -8,7 +8,7 @@ from typing import Any
 from ..tensor.creation import ones_like, zeros_like
 from ..tensor.tensor import Tensor, register_methods
 from .engine import run_backward
-from .graph import AutogradMeta, alias, meta_of
+from .graph import alias, meta_of
 
 
 def _as_list(value: Any) -> list:
@@ -215,4 +215,4 @@ register_methods(
     _is_view=_is_view,
 )
 
-__all__ = ["backward", "grad", "AutogradMeta"]
+__all__ = ["backward", "grad"]
