@@ -246,15 +246,21 @@ INPLACE = [
 ]
 
 
+def check_inplace_call(call, dtype, **value_range) -> None:
+    """``call(y, b)`` on a non-leaf ``y = x * 1`` gives torch's gradients for x and b."""
+
+    def fn(x, b):
+        y = x * 1
+        call(y, b)
+        return y
+
+    check(*same(fn), ((3, 4), (4,)), dtype, **value_range)
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("index", range(len(INPLACE)))
 def test_inplace_methods(index, dtype):
-    def fn(x, b):
-        y = x * 1
-        INPLACE[index](y, b)
-        return y
-
-    check(*same(fn), ((3, 4), (4,)), dtype, low=0.5, high=2)
+    check_inplace_call(INPLACE[index], dtype, low=0.5, high=2)
 
 
 def test_inplace_into_a_tensor_that_does_not_require_grad():
