@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_eager import best_time, start  # noqa: E402 - tools/ is not a package
+from bench_eager import best_time, notes_cell, start, timing_cells  # noqa: E402 - tools/ is not a package
 
 
 @dataclass
@@ -246,25 +246,8 @@ def _close(np: Any, ours: Any, ref: Any, atol: float) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-4, atol=atol))
 
 
-def _cell(value: Any) -> str:
-    return f"{value * 1e6:.2f}" if isinstance(value, float) else "n/a"
-
-
 def _row(case: Case, timing: dict) -> str:
-    ours, ref = timing["ember"], timing["torch"]
-    both = isinstance(ours, float) and isinstance(ref, float)
-    cells = [case.name, _cell(ours), _cell(ref), f"{ours / ref:.2f}" if both else "n/a"]
-    notes = []
-    if not isinstance(ours, float):
-        notes.append(f"ember: {ours}")
-    if not isinstance(ref, float):
-        notes.append(f"torch: {ref}")
-    if timing.get("agree") is False:
-        notes.append("results differ from torch")
-    elif timing.get("agree"):
-        notes.append("results match torch")
-    cells.append("; ".join(notes).replace("|", "/"))
-    return "| " + " | ".join(cells) + " |"
+    return "| " + " | ".join([*timing_cells(case.name, timing), notes_cell(timing)]) + " |"
 
 
 def print_table(title: str, cases: list[Case], libs: list[Lib], np: Any, min_time: float, repeats: int) -> None:

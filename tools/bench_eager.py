@@ -129,21 +129,29 @@ def _cell(value: Any) -> str:
     return f"{value * 1e6:.2f}" if isinstance(value, float) else "n/a"
 
 
-def _row(case: Case, timing: dict, throughput: bool) -> str:
+def timing_cells(name: str, timing: dict) -> list[str]:
+    """The row's first cells: case name, both libraries' times in microseconds, and their ratio."""
     ours, ref = timing["ember"], timing["torch"]
     both = isinstance(ours, float) and isinstance(ref, float)
-    cells = [case.name, _cell(ours), _cell(ref), f"{ours / ref:.2f}" if both else "n/a"]
-    if throughput:
-        for t in (ours, ref):
-            cells.append(f"{case.work / t / 1e9:.2f} {case.unit}" if isinstance(t, float) else "n/a")
-    notes = []
-    if not isinstance(ours, float):
-        notes.append(f"ember: {ours}")
-    if not isinstance(ref, float):
-        notes.append(f"torch: {ref}")
+    return [name, _cell(ours), _cell(ref), f"{ours / ref:.2f}" if both else "n/a"]
+
+
+def notes_cell(timing: dict) -> str:
+    """The row's last cell: a library's error instead of a time, and whether the results agree."""
+    notes = [f"{lib}: {timing[lib]}" for lib in ("ember", "torch") if not isinstance(timing[lib], float)]
     if timing.get("agree") is False:
         notes.append("results differ from torch")
-    cells.append("; ".join(notes).replace("|", "/"))
+    elif timing.get("agree"):
+        notes.append("results match torch")
+    return "; ".join(notes).replace("|", "/")
+
+
+def _row(case: Case, timing: dict, throughput: bool) -> str:
+    cells = timing_cells(case.name, timing)
+    if throughput:
+        for t in (timing["ember"], timing["torch"]):
+            cells.append(f"{case.work / t / 1e9:.2f} {case.unit}" if isinstance(t, float) else "n/a")
+    cells.append(notes_cell(timing))
     return "| " + " | ".join(cells) + " |"
 
 
