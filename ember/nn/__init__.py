@@ -1,3 +1,7 @@
-"""Neural-network modules, layers, losses and init (issue: Train real models).
+"""Neural-network modules and parameters, as ``torch.nn``."""
 
-This package is a placeholder in the layer map; it gains its contents with that issue."""
+from . import functional
+from .modules import Module, ModuleDict, ModuleList, ParameterList, Sequential
+from .parameter import Parameter
+
+__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList"]
