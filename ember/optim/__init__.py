@@ -1,3 +1,10 @@
-"""Optimizers and learning-rate schedulers (issue: Train real models).
+"""Optimizers and learning-rate schedulers, PyTorch's ``torch.optim`` API and update rules."""
 
-This package is a placeholder in the layer map; it gains its contents with that issue."""
+from . import lr_scheduler
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "SGD", "lr_scheduler"]

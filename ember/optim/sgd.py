@@ -1,0 +1,95 @@
+"""Stochastic gradient descent with momentum, dampening, Nesterov momentum, weight decay and maximize."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..autograd.grad_mode import no_grad
+from ..tensor.tensor import Tensor
+from .optimizer import Optimizer, _check_unsupported, _closure_loss
+
+__all__ = ["SGD"]
+
+
+class SGD(Optimizer):
+    r"""Implements stochastic gradient descent (optionally with momentum), PyTorch's algorithm exactly.
+
+    Args:
+        params (iterable): iterable of parameters or named parameters to optimize or iterable of dicts
+            defining parameter groups.
+        lr (float, optional): learning rate (default: 1e-3)
+        momentum (float, optional): momentum factor (default: 0)
+        dampening (float, optional): dampening for momentum (default: 0)
+        weight_decay (float, optional): weight decay (L2 penalty) (default: 0)
+        nesterov (bool, optional): enables Nesterov momentum (default: False)
+        maximize (bool, optional): maximize the objective with respect to the params, instead of minimizing
+            (default: False)
+        foreach (bool, optional): accepted for compatibility; ember has a single implementation.
+        differentiable (bool, optional): must be False in ember.
+        fused (bool, optional): must be None or False in ember.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        if lr < 0.0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")
+        if weight_decay < 0.0:
+            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_unsupported(differentiable, fused)
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+            "foreach": foreach,
+            "differentiable": differentiable,
+            "fused": fused,
+        }
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform a single optimization step.
+
+        Args:
+            closure (Callable, optional): A closure that reevaluates the model and returns the loss.
+        """
+        loss = _closure_loss(closure)
+        with no_grad():
+            for group in self.param_groups:
+                momentum = group["momentum"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    grad = -p.grad if group["maximize"] else p.grad
+                    if group["weight_decay"] != 0:
+                        grad = grad.add(p, alpha=group["weight_decay"])
+                    if momentum != 0:
+                        state = self.state[p]
+                        buf = state.get("momentum_buffer")
+                        if buf is None:
+                            buf = grad.clone().detach()
+                            state["momentum_buffer"] = buf
+                        else:
+                            buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+                        grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+                    p.add_(grad, alpha=-group["lr"])
+        return loss
