@@ -1,1 +1,3 @@
-"""Data utilities, imported as in PyTorch: ``ember.utils.data``."""
+"""Utilities, imported as in PyTorch: ``ember.utils.data``."""
+
+from . import data
