@@ -9,7 +9,7 @@ from ..autograd.grad_mode import no_grad
 from ..tensor.creation import tensor, zeros_like
 from ..tensor.dtypes import float32
 from ..tensor.tensor import Tensor
-from .optimizer import Optimizer, _check_unsupported, _closure_loss
+from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
 
 __all__ = ["Adam", "AdamW"]
 
@@ -50,16 +50,12 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        if not lr >= 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not eps >= 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
+        check_non_negative(lr=lr, eps=eps)
         if not 0.0 <= betas[0] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
         if not 0.0 <= betas[1] < 1.0:
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_non_negative(weight_decay=weight_decay)
         _check_unsupported(differentiable, fused)
         defaults = {
             "lr": lr,

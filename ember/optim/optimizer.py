@@ -230,6 +230,17 @@ def _closure_loss(closure: Callable[[], Any] | None) -> Any:
         return closure()
 
 
+_HYPERPARAMETER_LABELS = {"lr": "learning rate", "eps": "epsilon value"}
+
+
+def check_non_negative(*, nan_ok: bool = False, **values: float) -> None:
+    """torch's hyperparameter checks, in argument order: ``Invalid learning rate: -1``, ``Invalid momentum value:
+    ...``. ``nan_ok`` mirrors SGD, whose checks (``lr < 0``) let NaN through."""
+    for name, value in values.items():
+        if (value < 0.0) if nan_ok else not value >= 0.0:
+            raise ValueError(f"Invalid {_HYPERPARAMETER_LABELS.get(name, name + ' value')}: {value}")
+
+
 def _check_unsupported(differentiable: bool, fused: bool | None) -> None:
     """ember's optimizers run one eager CPU update; refuse the modes that would need something else."""
     if differentiable:

@@ -9,7 +9,7 @@ from ..autograd.grad_mode import no_grad
 from ..tensor.creation import tensor, zeros_like
 from ..tensor.dtypes import float32
 from ..tensor.tensor import Tensor
-from .optimizer import Optimizer, _check_unsupported, _closure_loss
+from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
 
 __all__ = ["RMSprop"]
 
@@ -46,16 +46,7 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if not lr >= 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not eps >= 0.0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not momentum >= 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if not weight_decay >= 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if not alpha >= 0.0:
-            raise ValueError(f"Invalid alpha value: {alpha}")
+        check_non_negative(lr=lr, eps=eps, momentum=momentum, weight_decay=weight_decay, alpha=alpha)
         _check_unsupported(differentiable, None)
         defaults = {
             "lr": lr,

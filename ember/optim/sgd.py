@@ -7,7 +7,7 @@ from typing import Any
 
 from ..autograd.grad_mode import no_grad
 from ..tensor.tensor import Tensor
-from .optimizer import Optimizer, _check_unsupported, _closure_loss
+from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
 
 __all__ = ["SGD"]
 
@@ -44,12 +44,7 @@ class SGD(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")
-        if weight_decay < 0.0:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        check_non_negative(nan_ok=True, lr=lr, momentum=momentum, weight_decay=weight_decay)
         _check_unsupported(differentiable, fused)
         defaults = {
             "lr": lr,
