@@ -22,6 +22,13 @@ def _abs_index(idx: int, size: int) -> int:
     return idx % size if size else idx
 
 
+def _renumber(modules: dict) -> None:
+    """Renumber a container's keys to "0".."n-1" after a deletion, as PyTorch does."""
+    values = list(modules.values())
+    modules.clear()
+    modules.update((str(i), m) for i, m in enumerate(values))
+
+
 class Sequential(Module):
     """A chain of modules called in order, each on the previous one's output.
 
@@ -51,10 +58,7 @@ class Sequential(Module):
         keys = list(self._modules)
         for key in (keys[idx] if isinstance(idx, slice) else [keys[_abs_index(idx, len(self))]]):
             delattr(self, key)
-        # Renumber so that the keys stay "0".."n-1", as PyTorch does.
-        values = list(self._modules.values())
-        self._modules.clear()
-        self._modules.update((str(i), m) for i, m in enumerate(values))
+        _renumber(self._modules)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -128,9 +132,7 @@ class ModuleList(Module):
                 delattr(self, str(k))
         else:
             delattr(self, str(_abs_index(idx, len(self))))
-        values = list(self._modules.values())
-        self._modules.clear()
-        self._modules.update((str(i), m) for i, m in enumerate(values))
+        _renumber(self._modules)
 
     def __len__(self) -> int:
         return len(self._modules)
