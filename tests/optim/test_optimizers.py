@@ -13,7 +13,7 @@ import ember.optim as eoptim
 from tests.oracle import from_torch, torch
 
 SHAPES = [(3, 4), (5,), ()]
-STEPS = 10
+STEPS = 20
 
 
 def _make_params(seed: int = 0):
@@ -336,7 +336,9 @@ def test_float32_parameters_keep_their_dtype(name):
     pt = [torch.tensor(arrays[0].copy(), requires_grad=True)]
     kwargs = {"lr": 0.05, "momentum": 0.9} if name in ("SGD", "RMSprop") else {"lr": 0.05}
     opt_e, opt_t = getattr(eoptim, name)(pe, **kwargs), getattr(torch.optim, name)(pt, **kwargs)
-    for step in range(STEPS):
+    # float32 rounding differs in the last bit between libraries and RMSprop's momentum amplifies it, so the
+    # float32 comparison stops at half the float64 trajectory length.
+    for step in range(STEPS // 2):
         g = _grad(pt[0].detach().numpy().astype(np.float64), step, 0).astype(np.float32)
         pe[0].grad, pt[0].grad = ember.tensor(g.copy()), torch.tensor(g.copy())
         opt_e.step()
