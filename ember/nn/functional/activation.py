@@ -10,11 +10,15 @@ from ember.tensor.ops import unary
 from ember.tensor.tensor import Tensor
 
 
-def _inplace_result(input: Tensor, result: Tensor, inplace: bool) -> Tensor:
-    """``result``, written back into ``input`` when the caller asked for an in-place activation."""
+def _inplace_result(input: Tensor, inplace: bool, compute) -> Tensor:
+    """``compute(input)``, written back into ``input`` when the caller asked for an in-place activation.
+
+    In place, the formula runs on a copy when ``input`` takes part in autograd: its graph saves the operand,
+    which the write-back would otherwise modify under it (PyTorch's in-place kernels save their output instead).
+    """
     if not inplace:
-        return result
-    return input.copy_(result)
+        return compute(input)
+    return input.copy_(compute(input.clone() if input.requires_grad else input))
 
 
 def _floating_only(input: Tensor, kernel: str) -> None:
@@ -32,12 +36,11 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     """Clamps ``input`` to ``[min_val, max_val]``; the gradient is 1 strictly inside the range, 0 elsewhere."""
     if min_val > max_val:
         raise ValueError("min_val cannot be greater than max_val")
-    inside = (input > min_val) & (input < max_val)
     # PyTorch's hardtanh passes no gradient at the bounds themselves (clamp would): the clamped values enter
     # detached, so only the strictly-inside elements carry a gradient.
     # The cast keeps integer inputs integral, as PyTorch does (float bounds would promote the clamp).
-    result = ember.where(inside, input, input.clamp(min_val, max_val).detach().to(input.dtype))
-    return _inplace_result(input, result, inplace)
+    return _inplace_result(input, inplace, lambda x: ember.where(
+        (x > min_val) & (x < max_val), x, x.clamp(min_val, max_val).detach().to(x.dtype)))
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -48,15 +51,14 @@ def relu6(input: Tensor, inplace: bool = False) -> Tensor:
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """Applies ``x if x > 0 else negative_slope * x`` element-wise."""
     _floating_only(input, "leaky_relu_cpu")
-    return _inplace_result(input, ember.where(input > 0, input, input * negative_slope), inplace)
+    return _inplace_result(input, inplace, lambda x: ember.where(x > 0, x, x * negative_slope))
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Applies ``x if x > 0 else alpha * (exp(x) - 1)`` element-wise."""
     _floating_only(input, "elu_cpu")
     # The exponential only ever sees non-positive values, so the unused branch cannot overflow into a NaN grad.
-    negative = ember.expm1(input.clamp(max=0)) * alpha
-    return _inplace_result(input, ember.where(input > 0, input, negative), inplace)
+    return _inplace_result(input, inplace, lambda x: ember.where(x > 0, x, ember.expm1(x.clamp(max=0)) * alpha))
 
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
@@ -66,13 +68,13 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def silu(input: Tensor, inplace: bool = False) -> Tensor:
     """Applies ``x * sigmoid(x)`` element-wise."""
-    return _inplace_result(input, unary.silu(input), inplace)
+    return _inplace_result(input, inplace, unary.silu)
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """Applies ``x * tanh(softplus(x))`` element-wise."""
     _floating_only(input, "mish_cpu")
-    return _inplace_result(input, input * ember.tanh(unary.softplus(input)), inplace)
+    return _inplace_result(input, inplace, lambda x: x * ember.tanh(unary.softplus(x)))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
@@ -147,15 +149,15 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: 
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """Applies ``relu6(x + 3) / 6`` element-wise (gradient 1/6 strictly inside (-3, 3))."""
     _floating_only(input, "hardsigmoid_cpu")
-    return _inplace_result(input, relu6(input + 3) / 6, inplace)
+    return _inplace_result(input, inplace, lambda x: relu6(x + 3) / 6)
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """Applies ``x * relu6(x + 3) / 6`` element-wise."""
     _floating_only(input, "hardswish_cpu")
     # Three explicit pieces give PyTorch's gradient at the joints: 0 at -3 and 1 at 3.
-    result = ember.where(input <= -3, input * 0, ember.where(input < 3, input * (input + 3) / 6, input))
-    return _inplace_result(input, result, inplace)
+    return _inplace_result(input, inplace,
+                           lambda x: ember.where(x <= -3, x * 0, ember.where(x < 3, x * (x + 3) / 6, x)))
 
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -164,14 +166,14 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
     """Applies ``scale * elu(x, alpha)`` with the self-normalising constants."""
-    return _inplace_result(input, elu(input, _SELU_ALPHA) * _SELU_SCALE, inplace)
+    return _inplace_result(input, inplace, lambda x: elu(x, _SELU_ALPHA) * _SELU_SCALE)
 
 
 def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """Applies ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`` element-wise."""
     _floating_only(input, "elu_cpu")
-    negative = ember.expm1(input.clamp(max=0) / alpha) * alpha
-    return _inplace_result(input, ember.where(input > 0, input, negative), inplace)
+    return _inplace_result(input, inplace,
+                           lambda x: ember.where(x > 0, x, ember.expm1(x.clamp(max=0) / alpha) * alpha))
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -198,7 +200,7 @@ def tanhshrink(input: Tensor) -> Tensor:
 
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """``x`` where ``x > threshold``, else ``value``."""
-    return _inplace_result(input, ember.where(input > threshold, input, value), inplace)
+    return _inplace_result(input, inplace, lambda x: ember.where(x > threshold, x, value))
 
 
 # threshold_'s parameter shadows the function's name, as in PyTorch's signature.

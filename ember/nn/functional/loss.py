@@ -17,11 +17,12 @@ def _legacy_reduction(size_average: bool | None, reduce: bool | None, reduction:
     """The reduction named by the deprecated ``size_average``/``reduce`` pair, when either is given."""
     if size_average is None and reduce is None:
         return reduction
-    warnings.warn("size_average and reduce args will be deprecated, please use reduction='mean' instead.",
-                  stacklevel=3)
     size_average = True if size_average is None else size_average
     reduce = True if reduce is None else reduce
-    return ("mean" if size_average else "sum") if reduce else "none"
+    chosen = ("mean" if size_average else "sum") if reduce else "none"
+    warnings.warn(f"size_average and reduce args will be deprecated, please use reduction='{chosen}' instead.",
+                  stacklevel=3)
+    return chosen
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
