@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import warnings
 
-from ...autograd import no_grad
 from ...tensor.creation import empty
 from ...tensor.tensor import Tensor
 from .. import functional as F
+from .. import init
 from ..parameter import Parameter
 from .module import Module
 
@@ -368,8 +368,7 @@ class PReLU(Module):
 
     def reset_parameters(self) -> None:
         """Sets every slope back to ``init``."""
-        with no_grad():
-            self.weight.fill_(self.init)
+        init.constant_(self.weight, self.init)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.prelu(input, self.weight)

@@ -7,6 +7,7 @@ from ...autograd import no_grad
 from ...tensor.creation import empty
 from ...tensor.tensor import Tensor
 from .. import functional as F
+from .. import init
 from ..parameter import Parameter
 from .module import Module
 
@@ -51,8 +52,7 @@ class _EmbeddingTable(Module):
 
     def reset_parameters(self) -> None:
         """Redraws the weight from N(0, 1) (ember's default generator) and zeroes the ``padding_idx`` row."""
-        with no_grad():
-            self.weight.normal_()
+        init.normal_(self.weight)
         self._fill_padding_idx_with_zero()
 
     def _fill_padding_idx_with_zero(self) -> None:
