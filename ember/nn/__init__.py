@@ -1,7 +1,8 @@
 """Neural-network modules and parameters, as ``torch.nn``."""
 
-from . import functional
-from .modules import Module, ModuleDict, ModuleList, ParameterList, Sequential
+from . import functional, init, utils
+from .modules import *  # noqa: F403
+from .modules import __all__ as _modules
 from .parameter import Parameter
 
-__all__ = ["Module", "Parameter", "Sequential", "ModuleList", "ModuleDict", "ParameterList"]
+__all__ = ["Parameter", "functional", "init", "utils", *_modules]

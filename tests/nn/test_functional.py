@@ -186,6 +186,18 @@ def test_scaled_dot_product_attention(dtype):
     check(F.scaled_dot_product_attention, TF.scaled_dot_product_attention, q, kg, vg, enable_gqa=True, tol=tol)
 
 
+@pytest.mark.parametrize("kind", ["bool", "float"])
+def test_scaled_dot_product_attention_fully_masked_query_gets_zeros(kind):
+    # PyTorch's safe softmax: a query that may attend to nothing gives zeros and zero gradients, not NaN.
+    q, k, v = pair((1, 2, 3, 4), ember.float64), pair((1, 2, 5, 4), ember.float64, seed=1), pair(
+        (1, 2, 5, 4), ember.float64, seed=2)
+    allowed = torch.ones(3, 5, dtype=torch.bool)
+    allowed[1] = False
+    mask = allowed if kind == "bool" else torch.zeros(3, 5, dtype=torch.float64).masked_fill(~allowed, float("-inf"))
+    mask_pair = (ember.tensor(mask.numpy()), mask)
+    check(F.scaled_dot_product_attention, TF.scaled_dot_product_attention, q, k, v, mask_pair)
+
+
 def test_public_names_match_torch():
     for name in F.__all__:
         assert hasattr(TF, name), name

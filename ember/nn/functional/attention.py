@@ -152,9 +152,10 @@ def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor, embe
         key_padding_mask = None if key_padding_mask is None else pad(key_padding_mask, (0, 1))
     src_len = k.shape[1]
     if key_padding_mask is not None:
-        if tuple(key_padding_mask.shape) != (bsz, src_len):
-            raise AssertionError(f"Expected key_padded_mask of shape ({bsz}, {src_len}), but got "
-                                 f"{list(key_padding_mask.shape)}")
+        for dim, expected in enumerate((bsz, src_len)):
+            if key_padding_mask.dim() != 2 or key_padding_mask.shape[dim] != expected:
+                found = list(key_padding_mask.shape) if key_padding_mask.dim() != 2 else key_padding_mask.shape[dim]
+                raise AssertionError(f"Expected key_padded_mask.shape[{dim}] to be {expected}, but got {found}")
         padding = key_padding_mask.reshape(bsz, 1, 1, src_len).expand(bsz, num_heads, 1, src_len)
         padding = padding.reshape(bsz * num_heads, 1, src_len)
         attn_mask = padding if attn_mask is None else attn_mask + padding

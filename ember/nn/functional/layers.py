@@ -236,7 +236,13 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
             scores = scores.masked_fill(attn_mask.logical_not(), float("-inf"))
         else:
             scores = scores + attn_mask
-    weights = ember.softmax(scores, -1)
+    if is_causal or attn_mask is not None:
+        # PyTorch's safe softmax: a query that may attend to nothing gets zero weights, not NaN (and no NaN
+        # gradient either, so its scores are neutralised before the softmax).
+        dead = (scores == float("-inf")).all(-1, keepdim=True)
+        weights = ember.softmax(scores.masked_fill(dead, 0.0), -1).masked_fill(dead, 0.0)
+    else:
+        weights = ember.softmax(scores, -1)
     if dropout_p > 0.0:
         from .dropout import dropout
 
