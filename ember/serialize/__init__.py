@@ -1,3 +1,9 @@
-"""ember.save / ember.load, safetensors and PyTorch checkpoint import (issue: Train real models).
+"""``ember.save`` / ``ember.load`` (ember's format, PyTorch ``.pt`` import) and the safetensors format.
 
-This package is a placeholder in the layer map; it gains its contents with that issue."""
+``docs/serialization.md`` describes the file format and the safety rules.
+"""
+
+from . import safetensors
+from .api import load, save
+
+__all__ = ["load", "safetensors", "save"]
