@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ...serialize.restricted_pickle import latin1_encode
 from .vision import ImageClassification, not_downloadable
 
 _SIDE, _CHANNELS = 32, 3
@@ -52,19 +53,13 @@ class _BatchUnpickler(pickle.Unpickler):
         if (module, name) == ("numpy", "dtype"):
             return np.dtype
         if (module, name) == ("_codecs", "encode"):
-            return _latin1_encode
+            return latin1_encode
         if module in self._MULTIARRAY and name == "_reconstruct":
             return _numpy_attr(self._MULTIARRAY, name)
         if module in self._NUMERIC and name == "_frombuffer":
             return _numpy_attr(self._NUMERIC, name)
         raise RefusedPickleError(f"{self.path}: refusing to load global '{module}.{name}': CIFAR batches hold "
                                      "only dicts, lists and NumPy arrays, so this file is not one (or is malicious)")
-
-
-def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
-    if encoding != "latin1":
-        raise ValueError(f"unexpected encoding {encoding!r} for bytes in a CIFAR batch")
-    return text.encode("latin1")
 
 
 def _entry(batch: dict, key: str, path: str) -> Any:
