@@ -8,7 +8,10 @@ tensors are freed node by node unless ``retain_graph``.
 
 from __future__ import annotations
 
+import sys
 import threading
+
+import numpy as np
 
 from ..tensor.creation import zeros
 from ..tensor.tensor import Tensor
@@ -83,6 +86,18 @@ def _run_tensor_hooks(node: Node, grads: list) -> list:
     return grads
 
 
+def _unshared(grad: Tensor) -> bool:
+    """Whether ``grad`` is a whole, contiguous CPU tensor outside any graph that only the engine holds, so a leaf
+    may keep it as its ``.grad`` without a copy, as PyTorch's AccumulateGrad does. The reference counts allowed
+    are the engine's own: its gradient list and the locals of ``_accumulate`` and of this function (tensor); the
+    tensor's attribute (storage); the storage's and the tensor's cached view (array); plus getrefcount's
+    argument each time."""
+    data = grad._storage.data
+    return (grad._autograd is None and grad._base is None and grad._offset == 0 and type(data) is np.ndarray
+            and data.size == grad.numel() and grad.is_contiguous() and sys.getrefcount(grad) <= 4
+            and sys.getrefcount(grad._storage) <= 2 and sys.getrefcount(data) <= (4 if grad._np is data else 3))
+
+
 def _accumulate(leaf: Tensor, grad: Tensor, create_graph: bool) -> None:
     m = leaf._autograd
     for hook in m.hooks or ():
@@ -90,8 +105,9 @@ def _accumulate(leaf: Tensor, grad: Tensor, create_graph: bool) -> None:
         if replaced is not None:
             grad = replaced
     if m.grad is None:
-        # A fresh copy: formulas may hand the same tensor to several inputs (add), which must not share a .grad.
-        m.grad = grad if create_graph and grad._autograd is not None else grad.detach().clone()
+        # A fresh copy unless nothing else holds the gradient: formulas may hand the same tensor to several inputs
+        # (add), which must not share a .grad.
+        m.grad = grad if create_graph and grad._autograd is not None or _unshared(grad) else grad.detach().clone()
     elif create_graph:
         m.grad = m.grad + grad
     else:
@@ -158,19 +174,30 @@ def run_backward(roots: list, grad_roots: list, *, retain_graph: bool, create_gr
                 continue
             if node.tensor_hooks or node.retained:
                 grads = _run_tensor_hooks(node, grads)
-            if any(g is not None for g in grads):
-                if any(g is None for g in grads):
+            if len(grads) == 1:
+                run = grads[0] is not None
+            else:
+                missing = [g is None for g in grads]
+                run = not all(missing)
+                if run and any(missing):
                     grads = [g if g is not None or not dt.is_floating_point else zeros(shape, dtype=dt)
                              for g, (shape, dt) in zip(grads, node.out_meta, strict=True)]
+            if run:
                 out = _apply(node, grads)
                 if ANOMALY.enabled:
                     _check_anomaly(node, out)
                 for i, (e, g) in enumerate(zip(node.next_edges, out, strict=False)):
                     if e is not None and g is not None:
-                        target = e[0].out_meta[e[1]]
+                        child, nr = e
+                        target = child.out_meta[nr]
                         if not isinstance(g, Tensor) or g._shape != target[0] or g._dtype is not target[1]:
                             g = _fit(node, i, g, target)
-                        add(e[0], e[1], g)
+                        buf = buffers.get(child)
+                        if buf is None:
+                            buf = buffers[child] = [None] * len(child.out_meta)
+                        buf[nr] = g if buf[nr] is None else buf[nr] + g
+                # The buffers now hold the gradients alone, which lets a leaf keep a fresh one (_unshared).
+                out = g = None
             if not retain_graph:
                 node.release()
             for e in node.next_edges:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Allocator, Backend, register_backend
+from .cpu_memory import keep_freed_memory
 
 _STRIDES_CACHE: dict[tuple, tuple] = {}
 
@@ -63,3 +64,4 @@ class CPUBackend(Backend):
 
 CPU_BACKEND = CPUBackend()
 register_backend(CPU_BACKEND)
+keep_freed_memory()

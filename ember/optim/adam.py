@@ -10,6 +10,7 @@ from ..tensor.creation import tensor, zeros_like
 from ..tensor.dtypes import float32
 from ..tensor.tensor import Tensor
 from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
+from .update_kernels import adam_step_
 
 __all__ = ["Adam", "AdamW"]
 
@@ -92,33 +93,15 @@ class Adam(Optimizer):
         with no_grad():
             for group in self.param_groups:
                 beta1, beta2 = group["betas"]
-                lr, weight_decay, amsgrad = group["lr"], group["weight_decay"], group["amsgrad"]
+                amsgrad = group["amsgrad"]
                 for p in group["params"]:
                     if p.grad is None:
                         continue
                     state = self._init_state(p, amsgrad)
-                    grad = -p.grad if group["maximize"] else p.grad
-                    exp_avg, exp_avg_sq, step_t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-                    step_t.add_(1)
-                    if weight_decay != 0:
-                        if group["decoupled_weight_decay"]:
-                            p.mul_(1 - lr * weight_decay)
-                        else:
-                            grad = grad.add(p, alpha=weight_decay)
-                    exp_avg.lerp_(grad, 1 - beta1)
-                    exp_avg_sq.mul_(beta2).add_(grad * grad, alpha=1 - beta2)
-                    step = step_t.item()
-                    bias_correction1 = 1 - beta1**step
-                    bias_correction2 = 1 - beta2**step
-                    step_size = lr / bias_correction1
-                    bias_correction2_sqrt = bias_correction2**0.5
-                    if amsgrad:
-                        max_exp_avg_sq = state["max_exp_avg_sq"]
-                        max_exp_avg_sq.copy_(max_exp_avg_sq.maximum(exp_avg_sq))
-                        denom = (max_exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(group["eps"])
-                    else:
-                        denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(group["eps"])
-                    p.add_(exp_avg / denom, alpha=-step_size)
+                    adam_step_(p, p.grad, state["exp_avg"], state["exp_avg_sq"],
+                               state["max_exp_avg_sq"] if amsgrad else None, state["step"], lr=group["lr"],
+                               beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                               decoupled=group["decoupled_weight_decay"], maximize=group["maximize"])
         return loss
 
 

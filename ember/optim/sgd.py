@@ -8,6 +8,7 @@ from typing import Any
 from ..autograd.grad_mode import no_grad
 from ..tensor.tensor import Tensor
 from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
+from .update_kernels import sgd_momentum_step_
 
 __all__ = ["SGD"]
 
@@ -74,17 +75,18 @@ class SGD(Optimizer):
                 for p in group["params"]:
                     if p.grad is None:
                         continue
+                    buf = self.state[p].get("momentum_buffer") if momentum != 0 else None
+                    if buf is not None:
+                        sgd_momentum_step_(p, p.grad, buf, lr=group["lr"], momentum=momentum,
+                                           dampening=group["dampening"], weight_decay=group["weight_decay"],
+                                           nesterov=group["nesterov"], maximize=group["maximize"])
+                        continue
                     grad = -p.grad if group["maximize"] else p.grad
                     if group["weight_decay"] != 0:
                         grad = grad.add(p, alpha=group["weight_decay"])
                     if momentum != 0:
-                        state = self.state[p]
-                        buf = state.get("momentum_buffer")
-                        if buf is None:
-                            buf = grad.clone().detach()
-                            state["momentum_buffer"] = buf
-                        else:
-                            buf.mul_(momentum).add_(grad, alpha=1 - group["dampening"])
+                        # The first step starts the buffer as a copy of the gradient (no dampening).
+                        self.state[p]["momentum_buffer"] = buf = grad.clone().detach()
                         grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
                     p.add_(grad, alpha=-group["lr"])
         return loss

@@ -1,18 +1,18 @@
 """Padding and convolution over the trailing spatial dims of ``(N, C, *spatial)`` tensors.
 
-Convolution is built from ops autograd already knows: ``unfold`` views give every window of the padded input
-(im2col), and one batched matmul per group contracts them with the weight. Transposed convolution is the
-convolution of the stride-dilated input with the flipped, transposed weight.
+Convolution and transposed convolution validate their arguments here, as torch does, and run the primitives of
+``conv_kernels`` (im2col + matmul NumPy kernels with their own backward ops); ``unfold`` and ``fold`` are built
+from ``unfold`` views and ``index_add``.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 import ember
 from ember.tensor.tensor import Tensor
+
+from .conv_kernels import convolution, convolution_input_grad
 
 
 def _tuple(value, n: int, name: str) -> tuple:
@@ -31,7 +31,7 @@ def pad(input: Tensor, pad: list[int], mode: str = "constant", value: float | No
     """Pads the last ``len(pad) // 2`` dims, ``pad = (last_left, last_right, prev_left, ...)``; 'constant'
     fills with ``value`` (negative pads crop), 'reflect', 'replicate' and 'circular' take the values from
     the input's edges."""
-    pad = tuple(int(p) for p in pad)
+    pad = tuple(p if isinstance(p, int) else int(p) for p in pad)  # int subclasses (traced sizes) stay symbolic
     if len(pad) % 2:
         raise RuntimeError("Padding length must be divisible by 2")
     if len(pad) // 2 > input.dim():
@@ -97,6 +97,15 @@ def _windows(x: Tensor, kernel: tuple, stride: tuple, dilation: tuple) -> Tensor
     return x
 
 
+def _check_geometry(stride: tuple, padding, dilation: tuple) -> None:
+    if any(s <= 0 for s in stride):
+        raise RuntimeError("non-positive stride is not supported")
+    if any(p < 0 for p in padding):
+        raise RuntimeError("negative padding is not supported")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
+
+
 def _conv(nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation,
           groups: int) -> Tensor:
     batched = input.dim() == nd + 2
@@ -117,6 +126,7 @@ def _conv(nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, p
         pairs = [(t // 2, t - t // 2) for t in totals]
     else:
         pairs = [(p, p) for p in _tuple(padding, nd, "padding")]
+    _check_geometry(stride, [p for pair in pairs for p in pair], dilation)
     out_channels, in_per_group = weight.shape[0], weight.shape[1]
     if weight.dim() != nd + 2:
         raise RuntimeError(f"Expected {nd + 2}-dimensional weight for conv{nd}d, but got weight of size "
@@ -125,24 +135,16 @@ def _conv(nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, p
         raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, expected input"
                            f"{list(input.shape)} to have {in_per_group * groups} channels, but got "
                            f"{input.shape[1]} channels instead")
-    flat_pad = [p for pair in reversed(pairs) for p in pair]
-    x = pad(input, flat_pad) if any(flat_pad) else input
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise RuntimeError(f"Given weight of size {list(weight.shape)}, expected bias to be 1-dimensional with "
+                           f"{out_channels} elements, but got bias of size {list(bias.shape)} instead")
+    padded = [n + lo + hi for n, (lo, hi) in zip(input.shape[2:], pairs, strict=True)]
     for i in range(nd):
-        if x.shape[2 + i] < dilation[i] * (kernel[i] - 1) + 1:
-            raise RuntimeError(f"Calculated padded input size per channel: ({' x '.join(map(str, x.shape[2:]))}). "
+        if padded[i] < dilation[i] * (kernel[i] - 1) + 1:
+            raise RuntimeError(f"Calculated padded input size per channel: ({' x '.join(map(str, padded))}). "
                                f"Kernel size: ({' x '.join(map(str, kernel))}). "
                                "Kernel size can't be greater than actual input size")
-    cols = _windows(x, kernel, stride, dilation)
-    n, out_sizes = cols.shape[0], tuple(cols.shape[2:2 + nd])
-    positions = math.prod(out_sizes)
-    # (N, G, C/G, *out, *k) -> (N, G, positions, C/G * prod(k)) against (G, C/G * prod(k), O/G).
-    window = in_per_group * math.prod(kernel)
-    cols = cols.reshape(n, groups, in_per_group, positions, math.prod(kernel)).transpose(2, 3)
-    cols = cols.reshape(n, groups, positions, window)
-    w = weight.reshape(groups, out_channels // groups, window).transpose(1, 2)
-    out = cols.matmul(w).transpose(2, 3).reshape(n, out_channels, *out_sizes)
-    if bias is not None:
-        out = out + bias.reshape((1, -1) + (1,) * nd)
+    out = convolution(input, weight, bias, stride=stride, padding=tuple(pairs), dilation=dilation, groups=groups)
     return out if batched else out.squeeze(0)
 
 
@@ -166,16 +168,6 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
     return _conv(3, input, weight, bias, stride, padding, dilation, groups)
 
 
-def _spread(x: Tensor, dim: int, step: int) -> Tensor:
-    """``x`` with ``step - 1`` zeros inserted between consecutive elements along ``dim``."""
-    if step == 1 or x.shape[dim] == 0:
-        return x
-    zeros = ember.zeros(*x.shape, step - 1, dtype=x.dtype)
-    interleaved = ember.cat([x.unsqueeze(-1), zeros], -1).movedim(-1, dim + 1)
-    merged = interleaved.reshape(*x.shape[:dim], x.shape[dim] * step, *x.shape[dim + 1:])
-    return merged.narrow(dim, 0, (x.shape[dim] - 1) * step + 1)
-
-
 def _conv_transpose(nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding,
                     output_padding, groups: int, dilation) -> Tensor:
     batched = input.dim() == nd + 2
@@ -197,17 +189,23 @@ def _conv_transpose(nd: int, input: Tensor, weight: Tensor, bias: Tensor | None,
                            f"{list(input.shape)} to have {in_channels} channels, but got {input.shape[1]} "
                            "channels instead")
     kernel = weight.shape[2:]
-    x = input
-    for i in range(nd):
-        x = _spread(x, 2 + i, stride[i])
-    # Full padding d * (k - 1) minus the requested padding (negative amounts crop), output_padding on the right.
-    edges = [(dilation[i] * (kernel[i] - 1) - padding[i],
-              dilation[i] * (kernel[i] - 1) - padding[i] + output_padding[i]) for i in range(nd)]
-    x = pad(x, [p for pair in reversed(edges) for p in pair])
-    # (C_in, C_out/G, *k) -> (C_out, C_in/G, *k), spatially flipped: the adjoint of the forward convolution.
-    w = weight.reshape(groups, in_channels // groups, out_per_group, *kernel).transpose(1, 2)
-    w = w.reshape(groups * out_per_group, in_channels // groups, *kernel).flip(list(range(2, 2 + nd)))
-    out = _conv(nd, x, w, bias, 1, 0, dilation, groups)
+    _check_geometry(stride, padding, dilation)
+    sizes = [(n - 1) * s - 2 * p + d * (k - 1) + extra + 1
+             for n, s, p, d, k, extra in zip(input.shape[2:], stride, padding, dilation, kernel, output_padding,
+                                             strict=True)]
+    if any(size < 1 for size in sizes):
+        raise RuntimeError(f"Given input size per channel: ({' x '.join(map(str, input.shape[2:]))}). Calculated "
+                           f"output size per channel: ({' x '.join(map(str, sizes))}). Output size is too small")
+    out_channels = out_per_group * groups
+    if bias is not None and tuple(bias.shape) != (out_channels,):
+        raise RuntimeError(f"Given transposed=1, weight of size {list(weight.shape)}, expected bias to be "
+                           f"1-dimensional with {out_channels} elements, but got bias of size {list(bias.shape)} "
+                           "instead")
+    # The transposed convolution is the adjoint of a forward one whose input has the output's shape.
+    out = convolution_input_grad(input, weight, (input.shape[0], out_channels, *sizes), stride=stride,
+                                 padding=tuple((p, p) for p in padding), dilation=dilation, groups=groups)
+    if bias is not None:
+        out = out + bias.reshape((1, -1) + (1,) * nd)
     return out if batched else out.squeeze(0)
 
 

@@ -11,10 +11,13 @@ from ember.tensor.shape_rules import broadcast_shapes
 from ember.tensor.tensor import Tensor
 
 from .activation import _floating_only
+from .linear_kernels import can_fuse_linear, fused_linear
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``input @ weight.T + bias``."""
+    if can_fuse_linear(input, weight, bias):
+        return fused_linear(input, weight, bias)
     out = input.matmul(weight.t())
     return out if bias is None else out + bias
 

@@ -9,6 +9,7 @@ import ember
 from ember.tensor.tensor import Tensor
 
 from .activation import _neg_log_sigmoid
+from .cross_entropy_kernels import can_fuse_cross_entropy, fused_cross_entropy
 
 _REDUCTIONS = ("none", "mean", "sum")
 
@@ -138,6 +139,8 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None, s
     reduction = _legacy_reduction(size_average, reduce, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
+    if reduction in _REDUCTIONS and can_fuse_cross_entropy(input, target, weight, label_smoothing):
+        return fused_cross_entropy(input, target, weight, ignore_index, reduction)
     class_dim = 0 if input.dim() == 1 else 1
     classes = input.shape[class_dim]
     logp = ember.log_softmax(input, class_dim)

@@ -1,8 +1,8 @@
 """Max, average and adaptive pooling, and interpolation, over the trailing spatial dims of ``(N, C, *spatial)``.
 
-Max pooling ``gather``s each window's argmax, so the gradient goes to one element as in PyTorch; adaptive
-average pooling and interpolation apply small (output, input) matrices one dim at a time, which is exact and
-differentiable through ``matmul``.
+Max and average pooling validate their arguments here and run the primitives of ``pool_kernels`` (the gradient
+of a max goes to one element, as in PyTorch); adaptive average pooling and interpolation apply small (output,
+input) matrices one dim at a time, which is exact and differentiable through ``matmul``.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ import ember
 from ember.tensor.tensor import Tensor
 
 from .activation import _floating_only
-from .conv import _tuple, _windows, pad
+from .conv import _tuple
+from .pool_kernels import avg_pool, max_pool
 
 
 def _pool_geometry(nd: int, input: Tensor, kernel_size, stride, padding, dilation, ceil_mode: bool):
-    """Normalised pooling arguments, the output sizes and the extra right padding ``ceil_mode`` needs."""
+    """Normalised pooling arguments and the output sizes."""
     kernel = _tuple(kernel_size, nd, "kernel_size")
     stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) \
         else _tuple(stride, nd, "stride")
     padding, dilation = _tuple(padding, nd, "padding"), _tuple(dilation, nd, "dilation")
-    outs, extra = [], []
+    outs = []
     for size, k, s, p, d in zip(input.shape[-nd:], kernel, stride, padding, dilation, strict=True):
         if p > (d * (k - 1) + 1) // 2:
             raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p}, "
@@ -38,8 +39,7 @@ def _pool_geometry(nd: int, input: Tensor, kernel_size, stride, padding, dilatio
             raise RuntimeError(f"Given input size: ({'x'.join(map(str, input.shape[-nd - 1:]))}). Calculated "
                                f"output size is too small")
         outs.append(out)
-        extra.append(max(0, (out - 1) * s + d * (k - 1) + 1 - (size + 2 * p)))
-    return kernel, stride, padding, dilation, outs, extra
+    return kernel, stride, padding, dilation, outs
 
 
 def _batched(nd: int, input: Tensor, name: str) -> tuple[Tensor, bool]:
@@ -52,30 +52,11 @@ def _batched(nd: int, input: Tensor, name: str) -> tuple[Tensor, bool]:
 
 def _max_pool(nd: int, input: Tensor, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
     x, batched = _batched(nd, input, f"max_pool{nd}d")
-    kernel, stride, padding, dilation, outs, extra = _pool_geometry(nd, x, kernel_size, stride, padding, dilation,
-                                                                    ceil_mode)
-    flat_pad = [v for i in reversed(range(nd)) for v in (padding[i], padding[i] + extra[i])]
-    # Padding never wins a window: -inf, or the smallest value of an integer dtype.
-    lowest = float("-inf") if x.dtype.is_floating_point else int(np.iinfo(x.dtype.np_dtype).min)
-    padded = pad(x, flat_pad, value=lowest) if any(flat_pad) else x
-    cols = _windows(padded, kernel, stride, dilation)
-    cols = cols.reshape(*cols.shape[:2 + nd], math.prod(kernel))
-    # argmax picks the first maximum (NaN counts as the maximum); gather sends the gradient to it alone.
-    choice = cols.argmax(-1, keepdim=True)
-    out = cols.gather(-1, choice).squeeze(-1)
+    kernel, stride, padding, dilation, outs = _pool_geometry(nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+    out, index = max_pool(x, kernel=kernel, stride=stride, padding=padding, dilation=dilation, out_sizes=tuple(outs))
     if not batched:
-        out = out.squeeze(0)
-    if not return_indices:
-        return out
-    window_pos = np.unravel_index(np.arange(math.prod(kernel)), kernel)
-    index = ember.zeros(out.shape if batched else (1, *out.shape), dtype=ember.int64)
-    choice = choice.squeeze(-1)
-    for i in range(nd):
-        offsets = ember.from_numpy(np.ascontiguousarray(window_pos[i], dtype=np.int64))
-        start = ember.arange(outs[i]) * stride[i] - padding[i]
-        coord = start.reshape((-1,) + (1,) * (nd - 1 - i)) + offsets[choice] * dilation[i]
-        index = index * x.shape[2 + i] + coord
-    return out, (index if batched else index.squeeze(0))
+        out, index = out.squeeze(0), index.squeeze(0)
+    return (out, index) if return_indices else out
 
 
 def max_pool1d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -100,25 +81,9 @@ def max_pool3d(input: Tensor, kernel_size, stride=None, padding=0, dilation=1, c
 
 def _avg_pool(nd: int, input: Tensor, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     x, batched = _batched(nd, input, f"avg_pool{nd}d")
-    kernel, stride, padding, dilation, _, extra = _pool_geometry(nd, x, kernel_size, stride, padding, 1, ceil_mode)
-    flat_pad = [v for i in reversed(range(nd)) for v in (padding[i], padding[i] + extra[i])]
-    padded = pad(x, flat_pad) if any(flat_pad) else x
-    window_dims = tuple(range(-nd, 0))
-    total = _windows(padded, kernel, stride, dilation).sum(window_dims)
-    # Integer inputs divide with truncation and stay integral, as in PyTorch.
-    divide = (lambda a, b: a / b) if x.dtype.is_floating_point else (lambda a, b: a.div(b, rounding_mode="trunc"))
-    if divisor_override:
-        out = divide(total, divisor_override)
-    else:
-        # The divisor per window: its elements inside the input, plus the zero padding when it counts (but
-        # never the extra ceil_mode padding): pool a tensor that marks those positions with ones.
-        marks = ember.ones((1, 1, *x.shape[2:]), dtype=x.dtype)
-        if count_include_pad:
-            marks = pad(marks, [v for i in reversed(range(nd)) for v in (padding[i], padding[i])], value=1.0)
-            marks = pad(marks, [v for i in reversed(range(nd)) for v in (0, extra[i])])
-        else:
-            marks = pad(marks, flat_pad)
-        out = divide(total, _windows(marks, kernel, stride, dilation).sum(window_dims))
+    kernel, stride, padding, _, outs = _pool_geometry(nd, x, kernel_size, stride, padding, 1, ceil_mode)
+    out = avg_pool(x, kernel=kernel, stride=stride, padding=padding, out_sizes=tuple(outs),
+                   count_include_pad=bool(count_include_pad), divisor_override=divisor_override or None)
     return out if batched else out.squeeze(0)
 
 
