@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from . import autograd, backends, cuda, nn, optim, utils
+from . import autograd, backends, cuda, jit, nn, optim, utils
 from .autograd import enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled
 from .serialize import load, save
 from .tensor import FAMILIES as _FAMILIES

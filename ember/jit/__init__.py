@@ -1,3 +1,14 @@
-"""Tracing into a static graph IR, its passes and code generators (issues: JIT front end, LLVM backend).
+"""``ember.jit``: trace a model's forward into a static graph IR, optimise it, and run it.
 
-This package is a placeholder in the layer map; it gains its contents with that issue."""
+``trace`` records a module or function into a :class:`Graph` (printable, verified), runs the ``passes`` on it
+and wraps it as a :class:`TracedModule`, which runs through the reference interpreter.
+"""
+
+from . import passes
+from .ir import Graph, Node, Value
+from .trace import TensorSpec, TracedModule, trace
+from .tracer import TracingError
+from .verifier import GraphError, verify
+
+__all__ = ["Graph", "GraphError", "Node", "TensorSpec", "TracedModule", "TracingError", "Value", "passes", "trace",
+           "verify"]

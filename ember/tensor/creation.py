@@ -20,7 +20,7 @@ from .dispatch import dispatch
 from .registry import Meta, defop
 from .shape_rules import parse_size
 from .storage import Storage
-from .tensor import Tensor, register_methods
+from .tensor import Tensor, escape_hooks, notify_escape, register_methods
 
 DeviceLike = device | str | int | None
 
@@ -189,6 +189,8 @@ def _host_array_from_data(data: Any) -> tuple[np.ndarray, dtypes.dtype]:
     if isinstance(data, np.ndarray):
         return data, dtypes.from_numpy_dtype(data.dtype)
     if isinstance(data, Tensor):
+        if escape_hooks:
+            notify_escape(data, "ember.tensor() (copy a tensor with clone())")
         return data.cpu()._array(), data.dtype
     if isinstance(data, bool | int | float | np.generic):
         dt = dtypes.scalar_dtype(data)
@@ -196,6 +198,8 @@ def _host_array_from_data(data: Any) -> tuple[np.ndarray, dtypes.dtype]:
     if isinstance(data, list | tuple):
         flat: list = []
         shape = _nested_shape(data, 0, flat)
+        if escape_hooks and any(isinstance(v, int) and type(v) not in (int, bool) for v in flat):
+            notify_escape(None, "ember.tensor() of a list holding a dynamic size")
         kinds = {dtypes.scalar_dtype(v) for v in flat}
         if not kinds or any(k.is_floating_point for k in kinds):
             dt = dtypes.get_default_dtype()
@@ -262,6 +266,9 @@ def tensor(
                 [3, 4]])
     """
     _check_dtype(dtype)
+    if escape_hooks and isinstance(data, int) and type(data) not in (int, bool):
+        # The tracer's symbolic size (an int subclass) is made by an op, so that a trace keeps its expression.
+        return set_requires_grad(full((), data, dtype=dtype or dtypes.int64, device=device), requires_grad)
     host, inferred = _host_array_from_data(data)
     dt = dtype or inferred
     return set_requires_grad(

@@ -26,7 +26,7 @@ from .devices import as_device, device
 from .ops.promotion import not_implemented
 from .scalars import checked_scalar
 from .shape_rules import broadcast_shapes, parse_size
-from .tensor import Tensor
+from .tensor import Tensor, escape_hooks, notify_escape
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state", "set_rng_state",
            "rand", "randn", "randint", "randperm", "normal", "rand_like", "randn_like", "randint_like"]
@@ -153,6 +153,8 @@ def set_rng_state(new_state: Tensor) -> None:
 # ----- shared sampling helpers ----------------------------------------------------------------------------
 def numpy_generator(generator: Generator | None) -> np.random.Generator:
     """The NumPy generator behind a user's ``generator=`` argument."""
+    if escape_hooks:
+        notify_escape(None, "random numbers")
     if generator is None:
         return default_generator._numpy
     if not isinstance(generator, Generator):

@@ -79,7 +79,8 @@ def parse_size(args: tuple, name: str = "size") -> tuple:
     for a in args:
         if isinstance(a, bool) or not (isinstance(a, int) or hasattr(a, "__index__")):
             raise TypeError(f"{name} must be a tuple of ints, but got an element of type {type(a).__name__}")
-        a = a.__index__()
+        if type(a) is not int and not isinstance(a, int):
+            a = a.__index__()  # int subclasses (the tracer's symbolic sizes) are kept as they are
         if a < 0:
             raise RuntimeError(f"Trying to create tensor with negative dimension {a}: {list(args)}")
         out.append(a)

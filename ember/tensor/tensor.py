@@ -15,6 +15,16 @@ from . import dtypes
 from .devices import device
 from .storage import Storage
 
+# Called as hook(tensor, what) when a tensor's data leaves for Python or NumPy (item, bool, tolist, numpy...) or a
+# count follows one of its sizes (len, unbind, split), and as hook(None, what) when random numbers are drawn or
+# ember.tensor() is given a symbolic size. The tracer refuses these inside a trace; eager code pays one list test.
+escape_hooks: list = []
+
+
+def notify_escape(tensor: Tensor | None, what: str) -> None:
+    for hook in tuple(escape_hooks):
+        hook(tensor, what)
+
 
 class Tensor:
     """A multi-dimensional array on a device, with PyTorch's names and semantics.
@@ -154,6 +164,8 @@ class Tensor:
                 f"can't convert {self.device} device type tensor to numpy. Use Tensor.cpu() to copy the tensor "
                 "to host memory first."
             )
+        if escape_hooks:
+            notify_escape(self, "numpy()")
         return self._array()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
@@ -167,9 +179,11 @@ class Tensor:
         n = self.numel()
         if n != 1:
             raise RuntimeError(f"a Tensor with {n} elements cannot be converted to Scalar")
-        return self._python_scalar()
+        return self._python_scalar("item()")
 
-    def _python_scalar(self) -> bool | int | float:
+    def _python_scalar(self, what: str) -> bool | int | float:
+        if escape_hooks:
+            notify_escape(self, what)
         value = self.cpu()._array().reshape(-1)[0]
         if self._dtype is dtypes.bool:
             return bool(value)
@@ -179,6 +193,8 @@ class Tensor:
 
     def tolist(self) -> Any:
         """The tensor as (nested) Python lists of numbers; a 0-d tensor gives a number."""
+        if escape_hooks:
+            notify_escape(self, "tolist()")
         arr = self.cpu()._array()
         if self._dtype is dtypes.bfloat16:
             arr = arr.astype(np.float32)
@@ -187,6 +203,8 @@ class Tensor:
     def __len__(self) -> int:
         if not self._shape:
             raise TypeError("len() of a 0-d tensor")
+        if escape_hooks and type(self._shape[0]) is not int:
+            notify_escape(self, "len()")  # Python makes the result a plain int: a dynamic size would be lost
         return self._shape[0]
 
     def __iter__(self):
@@ -199,7 +217,7 @@ class Tensor:
         if n != 1:
             qualifier = "more than one value" if n > 1 else "no values"
             raise RuntimeError(f"Boolean value of Tensor with {qualifier} is ambiguous")
-        return bool(self._python_scalar())
+        return bool(self._python_scalar("bool() (an if, while, and, or, not on a tensor)"))
 
     def __int__(self) -> int:
         return int(self._scalar_for("int"))
@@ -210,14 +228,14 @@ class Tensor:
     def __index__(self) -> int:
         if self._dtype.is_floating_point or self.numel() != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
-        return int(self._python_scalar())
+        return int(self._python_scalar("an index"))
 
     def _scalar_for(self, kind: str) -> bool | int | float:
         if self.numel() != 1:
             raise ValueError(
                 f"only one element tensors can be converted to Python scalars (got {self.numel()} elements for {kind})"
             )
-        return self._python_scalar()
+        return self._python_scalar(f"{kind}()")
 
     __hash__ = object.__hash__
 
@@ -228,7 +246,7 @@ class Tensor:
 
     def __format__(self, spec: str) -> str:
         if self.dim() == 0 and spec:
-            return format(self._python_scalar(), spec)
+            return format(self._python_scalar("a formatted number"), spec)
         return repr(self)
 
     def __reduce_ex__(self, protocol):

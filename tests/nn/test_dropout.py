@@ -56,6 +56,7 @@ def test_dropout_statistics_and_gradient(p):
                                         ("Dropout2d", (32, 64, 3, 2)), ("Dropout3d", (32, 64, 2, 2, 2)),
                                         ("Dropout3d", (64, 2, 2, 2))])
 def test_channel_dropout_zeroes_whole_channels(name, shape):
+    ember.manual_seed(0)  # the zero fraction is checked to 0.06: a fixed draw keeps the test independent of test order
     p = 0.4
     out = as_float64(getattr(nn, name)(p)(ember.ones(shape)))
     lead = len(shape) - {"Dropout1d": 1, "Dropout2d": 2, "Dropout3d": 3}[name]

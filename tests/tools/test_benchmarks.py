@@ -11,7 +11,7 @@ import pytest
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
 
 
-@pytest.mark.parametrize("script", ["bench_eager.py", "bench_autograd.py"])
+@pytest.mark.parametrize("script", ["bench_eager.py", "bench_autograd.py", "bench_train.py"])
 def test_benchmark_runs_and_every_case_succeeds(script):
     run = subprocess.run([sys.executable, str(TOOLS / script), "--quick"], capture_output=True, text=True,
                          timeout=300)
@@ -20,3 +20,13 @@ def test_benchmark_runs_and_every_case_succeeds(script):
             and not line.startswith("| case |")]
     assert len(rows) >= 6
     assert not any("n/a" in row or "differ from torch" in row for row in rows), run.stdout
+
+
+def test_bench_trace_times_every_model_and_checks_it_against_eager():
+    run = subprocess.run([sys.executable, str(TOOLS / "bench_trace.py"), "--quick"], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and not line.startswith("| model |")]
+    assert [row.split(" | ")[0] for row in rows] == ["| mlp", "| cnn", "| residual", "| attention",
+                                                     "| transformer_layer"]
+    assert all("matches eager" in row for row in rows), run.stdout

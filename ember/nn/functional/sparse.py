@@ -37,15 +37,15 @@ def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None, max
         if not -rows <= padding_idx < rows:
             raise AssertionError("Padding_idx must be within num_embeddings")
         padding_idx %= rows
-    if input.numel() and (int(input.min()) < 0 or int(input.max()) >= rows):
-        raise IndexError("index out of range in self")
     if max_norm is not None:
         with ember.no_grad():
             picked = input.reshape(-1).unique()
             norms = weight[picked].norm(norm_type, dim=1, keepdim=True)
             scale = ember.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0)
             weight[picked] = weight[picked] * scale
-    out = weight[input]
+    # index_select's kernel refuses indices outside [0, rows) ("index out of range in self"), so the check is part
+    # of the op: it also runs when a traced graph replays the lookup on other indices.
+    out = weight.index_select(0, input.reshape(-1)).view(*input.shape, weight.shape[1])
     if padding_idx is not None:
         # The padding rows enter detached: same values, but no gradient flows back to that row.
         out = ember.where((input == padding_idx).unsqueeze(-1), out.detach(), out)

@@ -30,7 +30,8 @@ def operand(value: Any) -> Any:
 
     NumPy scalars become Python numbers, so NumPy's own promotion never sees a typed scalar.
     """
-    if type(value) in _PLAIN_OPERANDS or isinstance(value, Tensor):
+    # int subclasses pass as they are: the tracer's symbolic sizes (``x / x.shape[1]``) keep their expression.
+    if type(value) in _PLAIN_OPERANDS or isinstance(value, Tensor | int):
         return value
     if isinstance(value, np.bool_ | np.integer | np.floating):
         return value.item()

@@ -61,7 +61,7 @@ def _basic_index_view(base: Tensor, spec: tuple) -> tuple[tuple, tuple, int]:
         if dim >= ndim:
             raise IndexError(f"too many indices for tensor of dimension {ndim}")
         size = shape[dim]
-        if type(item) is int:
+        if isinstance(item, int):  # an int or the tracer's symbolic size (bools never reach a spec)
             if not -size <= item < size:
                 raise IndexError(f"index {item} is out of bounds for dimension {dim} with size {size}")
             offset += (item + size if item < 0 else item) * stride[dim]
@@ -87,7 +87,9 @@ def _clamp_bound(bound: int | None, size: int, default: int) -> int:
     if bound < 0:
         bound += size
         return bound if bound > 0 else 0
-    return bound if bound < size else size
+    # A bound equal to the size is kept rather than the size: the same int, but a symbolic bound (x[:, :n]) then
+    # keeps its own expression in a trace.
+    return bound if bound <= size else size
 
 
 BASIC_INDEX = defop(
@@ -227,7 +229,7 @@ def _index_put_backward(ctx: Any, grad: Tensor) -> tuple:
 
 # ----- parsing a Python index -------------------------------------------------------------------------
 def _slice_bound(value: Any) -> int | None:
-    if value is None or type(value) is int:
+    if value is None or type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     try:
         return operator.index(value)
@@ -267,6 +269,8 @@ def _classify(item: Any, owner: Tensor) -> tuple[str, Any]:
     (integer tensors and masks; lists and arrays become tensors, PyTorch's ``sequenceToVariable``)."""
     if type(item) is bool:
         return "bool", item
+    if isinstance(item, int):  # an int subclass: the tracer's symbolic sizes keep their expression
+        return "int", item
     if isinstance(item, list | tuple | range | np.ndarray):
         from ..creation import tensor
 

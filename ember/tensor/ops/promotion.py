@@ -134,6 +134,8 @@ def _kind(x: Any) -> Any:
         return x.dtype if x.ndim else _ZERO_DIM[x.dtype]
     if t is bool or t is int or t is float:
         return t
+    if isinstance(x, int):  # an int subclass: the tracer's symbolic sizes promote as Python ints
+        return int
     return x._dtype if x._shape else _ZERO_DIM[x._dtype]
 
 

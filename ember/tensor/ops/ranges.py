@@ -49,7 +49,8 @@ def _number(value: Any, fn: str, name: str, position: int, bound_tensors: bool =
 def _int_arg(value: Any, fn: str, name: str, position: int) -> int:
     if isinstance(value, bool) or not (isinstance(value, int) or hasattr(value, "__index__")):
         raise TypeError(f"{fn}(): argument '{name}' (position {position}) must be int, not {type(value).__name__}")
-    return value.__index__()
+    # int subclasses pass unchanged: the tracer's symbolic sizes (eye(x.shape[1])) keep their expression.
+    return value if isinstance(value, int) else value.__index__()
 
 
 def _check_dtype(dtype: Any, fn: str, supports_bool: bool = False) -> None:
@@ -147,7 +148,13 @@ def _cpp_str(value: float) -> str:
 
 
 def _arange_meta(*, start: Number, end: Number, step: Number, dtype: dtypes.dtype) -> Meta:
-    return Meta((_arange_plan(start, end, step, dtype)[0],), dtype)
+    size = _arange_plan(start, end, step, dtype)[0]
+    bounds = (start, end, step)
+    if all(isinstance(v, int) for v in bounds) and any(type(v) not in (int, bool) for v in bounds):
+        # A bound that is the tracer's symbolic size (an int subclass) gives a symbolic count: the same ceiling
+        # division, done in integers so that the size keeps its expression.
+        size = (end - start + step - (1 if step > 0 else -1)) // step
+    return Meta((size,), dtype)
 
 
 def _arange_kernel(*, start: Number, end: Number, step: Number, dtype: dtypes.dtype) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..dispatch import dispatch
 from ..shape_rules import numel, wrap_dim
-from ..tensor import Tensor, register_methods
+from ..tensor import Tensor, escape_hooks, notify_escape, register_methods
 from .copy import contiguous
 from .views import (
     NARROW,
@@ -186,6 +186,9 @@ def split(tensor: Tensor, split_size_or_sections: int | list | tuple, dim: int =
         raise RuntimeError(f"split expects split_size be non-negative, but got split_size={size}")
     if size == 0 and dim_size != 0:
         raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {dim_size}")
+    if escape_hooks and type(dim_size) is not int and type(size) is int:
+        # A fixed piece size along a dynamic dim makes the number of pieces follow the size: no graph can say that.
+        notify_escape(tensor, "split() along a dynamic dim into pieces of a fixed size")
     count = max(-(-dim_size // size), 1) if size else 1
     return _split_sizes(tensor, d, (size,) * (count - 1) + (dim_size - size * (count - 1),))
 
@@ -241,6 +244,9 @@ def tensor_split(input: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple
     sections = as_int(indices_or_sections, "tensor_split", "sections")
     if sections <= 0:
         raise RuntimeError(f"number of sections must be larger than 0, got {sections}")
+    if escape_hooks and type(dim_size) is not int:
+        # Which sections get an extra element follows the size: no graph can say that.
+        notify_escape(input, "tensor_split() along a dynamic dim into sections")
     base, extra = divmod(dim_size, sections)
     return _split_sizes(input, d, tuple(base + 1 if i < extra else base for i in range(sections)))
 
@@ -250,6 +256,8 @@ def unbind(input: Tensor, dim: int = 0) -> tuple:
     if not input._shape:
         raise IndexError("Dimension specified as 0 but tensor has no dimensions")
     d = wrap_dim(dim, len(input._shape))
+    if escape_hooks and type(input._shape[d]) is not int:
+        notify_escape(input, "unbind() or iteration")  # as many results as a dynamic size: no graph can say that
     return tuple(dispatch(SELECT, input, dim=d, index=i) for i in range(input._shape[d]))
 
 

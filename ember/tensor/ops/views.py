@@ -45,7 +45,8 @@ def int_varargs(args: tuple, fn: str, name: str) -> tuple:
 
 def as_int(value: Any, fn: str, name: str) -> int:
     """``value`` as an int (Python/NumPy ints and one-element integer tensors), or PyTorch's TypeError."""
-    if type(value) is int:
+    # int subclasses (the tracer's symbolic sizes) pass through unchanged, so they keep their meaning.
+    if type(value) is int or (isinstance(value, int) and not isinstance(value, bool)):
         return value
     try:
         return operator.index(value)
