@@ -3,7 +3,6 @@ default initialisation, state_dict keys and repr; the computation is :mod:`ember
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,8 +10,8 @@ import ember
 from ember.tensor.tensor import Tensor
 
 from .. import functional as F
-from .. import init
 from ..parameter import Parameter
+from ._parameters import register_optional, reset_fan_in_uniform
 from .module import Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
@@ -71,19 +70,12 @@ class _ConvNd(Module):
             self._reversed_padding_repeated_twice = tuple(p for p in reversed(padding) for _ in range(2))
         shape = (in_channels, out_channels // groups) if transposed else (out_channels, in_channels // groups)
         self.weight = Parameter(ember.empty((*shape, *kernel_size), device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(ember.empty(out_channels, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        register_optional(self, "bias", out_channels, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-draw the weight (kaiming_uniform_ with a = sqrt(5)) and the bias (U(-1/sqrt(fan_in), ...))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_fan_in_uniform(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         s = "{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}"

@@ -12,6 +12,7 @@ from ember.tensor.tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._parameters import register_optional, reset_fan_in_uniform
 from .module import Module
 
 __all__ = ["Identity", "Linear", "Bilinear"]
@@ -60,19 +61,12 @@ class Linear(Module):
         self.in_features = in_features
         self.out_features = out_features
         self.weight = Parameter(ember.empty((out_features, in_features), device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(ember.empty(out_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        register_optional(self, "bias", out_features, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Re-draw the weight (kaiming_uniform_ with a = sqrt(5)) and the bias (U(-1/sqrt(fan_in), ...))."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_fan_in_uniform(self.weight, self.bias)
 
     def forward(self, input: Tensor) -> Tensor:
         return F.linear(input, self.weight, self.bias)
@@ -107,10 +101,7 @@ class Bilinear(Module):
         self.in2_features = in2_features
         self.out_features = out_features
         self.weight = Parameter(ember.empty((out_features, in1_features, in2_features), device=device, dtype=dtype))
-        if bias:
-            self.bias = Parameter(ember.empty(out_features, device=device, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        register_optional(self, "bias", out_features, bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -12,6 +12,7 @@ from ember.tensor.tensor import Tensor
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ._parameters import register_optional
 from .module import Module
 
 __all__ = ["LocalResponseNorm", "LayerNorm", "GroupNorm", "RMSNorm"]
@@ -78,15 +79,8 @@ class LayerNorm(Module):
         self.normalized_shape = _shape_tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(ember.empty(self.normalized_shape, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(ember.empty(self.normalized_shape, device=device, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_optional(self, "weight", self.normalized_shape, elementwise_affine, device, dtype)
+        register_optional(self, "bias", self.normalized_shape, elementwise_affine and bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -128,15 +122,8 @@ class GroupNorm(Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(ember.empty(num_channels, device=device, dtype=dtype))
-            if bias:
-                self.bias = Parameter(ember.empty(num_channels, device=device, dtype=dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        register_optional(self, "weight", num_channels, affine, device, dtype)
+        register_optional(self, "bias", num_channels, affine and bias, device, dtype)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
