@@ -88,3 +88,13 @@ def test_pooling_differentiates_twice(kwargs):
     assert gradcheck(lambda a: F.max_pool2d(a, **kwargs), (x,))
     assert gradgradcheck(lambda a: F.max_pool2d(a, **kwargs), (x,))
     assert gradgradcheck(lambda a: F.avg_pool2d(a, ceil_mode=True, count_include_pad=False, **kwargs), (x,))
+
+
+@pytest.mark.parametrize("fn", ["max_pool1d", "max_pool2d"])
+def test_padding_is_bounded_by_half_the_kernel_not_the_dilated_window(fn):
+    # torch refuses padding 2 for kernel 2 even with dilation 3 (whose window spans 4).
+    shape = (1, 2, 6) if fn == "max_pool1d" else (1, 2, 6, 6)
+    with pytest.raises(RuntimeError, match="half of kernel size"):
+        getattr(ember.nn.functional, fn)(ember.zeros(*shape), 2, 1, 2, 3)
+    with pytest.raises(RuntimeError):
+        getattr(torch.nn.functional, fn)(torch.zeros(*shape), 2, 1, 2, 3)

@@ -27,9 +27,10 @@ def _pool_geometry(nd: int, input: Tensor, kernel_size, stride, padding, dilatio
     padding, dilation = _tuple(padding, nd, "padding"), _tuple(dilation, nd, "dilation")
     outs = []
     for size, k, s, p, d in zip(input.shape[-nd:], kernel, stride, padding, dilation, strict=True):
-        if p > (d * (k - 1) + 1) // 2:
-            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={p}, "
-                               f"kernel_size={k} and dilation={d}")
+        # PyTorch bounds the padding by half the kernel size itself, whatever the dilation.
+        if p > k // 2:
+            raise RuntimeError(f"pad should be at most half of kernel size, but got pad={p}, kernel_size={k} and "
+                               f"dilation={d}")
         span = size + 2 * p - d * (k - 1) - 1
         out = (-(-span // s) if ceil_mode else span // s) + 1
         # A last window that would start in the right padding is dropped (PyTorch's ceil_mode rule).
