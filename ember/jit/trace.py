@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -45,13 +46,25 @@ class TracedModule:
         inputs / outputs: lists of :class:`TensorSpec`, in the order of the flattened arguments and results.
         params: the tensors bound to the graph's parameter inputs, by name (the module's own parameters and
             buffers, shared with it; tensors that passes derived, such as folded BatchNorm weights, are new).
+        backend: what runs the graph: ``"interpreter"`` or ``"llvm"`` (compiled machine code).
     """
 
-    def __init__(self, graph: Graph, params: dict[str, Tensor], in_spec: Any, out_spec: Any, name: str):
+    def __init__(self, graph: Graph, params: dict[str, Tensor], in_spec: Any, out_spec: Any, name: str,
+                 backend: str = "interpreter"):
         self.graph = graph
         self.params = params
         self._in_spec, self._out_spec = in_spec, out_spec
         self.name = name
+        self.backend = backend
+        self._compiled = None
+        if backend == "llvm":
+            from .llvm.compiled import compile_graph
+
+            try:
+                self._compiled = compile_graph(graph, params)
+            except NotImplementedError as error:
+                warnings.warn(f"{name}: running the graph with the interpreter: {error}", stacklevel=3)
+                self.backend = "interpreter"
 
     @property
     def inputs(self) -> list[TensorSpec]:
@@ -80,7 +93,10 @@ class TracedModule:
         self._check_inputs(leaves, spec)
         bindings = bind_symbols(self.graph, leaves)
         with no_grad():
-            outputs = run_graph(self.graph, leaves, self.params, bindings)
+            if self._compiled is not None:
+                outputs = self._compiled(leaves)
+            else:
+                outputs = run_graph(self.graph, leaves, self.params, bindings)
         return unflatten(self._out_spec, outputs)
 
     __call__ = forward
@@ -151,7 +167,8 @@ def _symbols_for(names: list[str], leaves: list[Tensor], dynamic_dims: DynamicDi
 
 
 def trace(fn_or_module: Module | Callable, example_inputs: Any, *, dynamic_dims: DynamicDims = None,
-          check_inputs: Sequence[Any] | None = None, optimize: bool = True) -> TracedModule:
+          check_inputs: Sequence[Any] | None = None, optimize: bool = True,
+          backend: str = "interpreter") -> TracedModule:
     """Trace ``fn_or_module`` on ``example_inputs`` into a static graph.
 
     The forward runs once, eagerly, on the example; every primitive op it dispatches becomes a node. Python
@@ -172,6 +189,8 @@ def trace(fn_or_module: Module | Callable, example_inputs: Any, *, dynamic_dims:
         check_inputs: further argument tuples (or single tensors); the traced graph is run on each and compared
             with eager execution, and a divergence raises :class:`TracingError`.
         optimize: run the graph passes (dead code, CSE, folding, simplification, fusion grouping).
+        backend: ``"interpreter"`` (the reference) or ``"llvm"``: compile the graph to machine code for this CPU
+            (:mod:`ember.jit.llvm`); a graph with an op the compiler lacks warns and runs with the interpreter.
 
     Returns:
         A :class:`TracedModule`.
@@ -188,6 +207,8 @@ def trace(fn_or_module: Module | Callable, example_inputs: Any, *, dynamic_dims:
         >>> traced(ember.randn(3, 784)).shape
         ember.Size([3, 10])
     """
+    if backend not in ("interpreter", "llvm"):
+        raise ValueError(f"ember.jit.trace: backend must be 'interpreter' or 'llvm', got {backend!r}")
     args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
     leaves, in_spec = flatten(args)
     if not leaves:
@@ -233,7 +254,7 @@ def trace(fn_or_module: Module | Callable, example_inputs: Any, *, dynamic_dims:
     verify(graph)
     if optimize:
         graph, params = passes.optimize(graph, params)
-    traced_module = TracedModule(graph, params, in_spec, out_spec, name)
+    traced_module = TracedModule(graph, params, in_spec, out_spec, name, backend)
     if check_inputs:
         check_trace(traced_module, fn_or_module, check_inputs)
     return traced_module

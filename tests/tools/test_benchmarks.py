@@ -30,3 +30,12 @@ def test_bench_trace_times_every_model_and_checks_it_against_eager():
     assert [row.split(" | ")[0] for row in rows] == ["| mlp", "| cnn", "| residual", "| attention",
                                                      "| transformer_layer"]
     assert all("matches eager" in row for row in rows), run.stdout
+
+
+def test_bench_gemm_quick_rows_match_torch():
+    run = subprocess.run([sys.executable, str(TOOLS / "bench_gemm.py"), "--quick"], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = [line for line in run.stdout.splitlines() if line.startswith("| ") and not line.startswith("| size |")]
+    assert [row.split(" | ")[0] for row in rows] == ["| 64", "| 96"]
+    assert all("matches torch" in row for row in rows), run.stdout

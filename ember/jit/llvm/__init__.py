@@ -1,0 +1,1 @@
+"""The LLVM CPU backend: traced graphs compiled to host machine code with llvmlite."""

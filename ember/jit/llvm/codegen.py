@@ -1,0 +1,203 @@
+"""What every lowering shares: LLVM types for ember dtypes, loops, size expressions in IR, and the registry.
+
+A lowering turns one graph node into the body of one kernel function (see :class:`KernelContext`). Kernels
+see their tensor operands as :class:`Operand`: a typed pointer to the operand's element 0 and its shape and
+strides in elements, as size expressions over the graph's symbols (:mod:`ember.jit.symbolic`), which
+:class:`SymEmitter` evaluates in IR from the i64 symbol values the kernel receives. A stride of 0 is a
+broadcast dim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import llvmlite.ir as ir
+
+from ...tensor import dtypes
+from ..ir import Node, Value
+from ..symbolic import SymExpr, _Div, _Mod, as_expr
+
+__all__ = ["LOWERINGS", "SCRATCH", "KernelContext", "Operand", "SymEmitter", "count_loop", "llvm_type", "lowering",
+           "memory_type", "unsupported"]
+
+I64 = ir.IntType(64)
+I8 = ir.IntType(8)
+I1 = ir.IntType(1)
+PTR = ir.PointerType()
+
+_INT_BITS = {dtypes.int8: 8, dtypes.uint8: 8, dtypes.int16: 16, dtypes.int32: 32, dtypes.int64: 64}
+
+
+def unsupported(node_op: str, why: str) -> NotImplementedError:
+    """The error a lowering raises for a case it does not handle; the caller falls back to the interpreter."""
+    return NotImplementedError(f"the LLVM backend cannot lower the op '{node_op}': {why}")
+
+
+def llvm_type(dt: dtypes.dtype, node_op: str = "?") -> ir.Type:
+    """The IR type kernels compute ``dt`` in (bool is i1)."""
+    if dt is dtypes.float32:
+        return ir.FloatType()
+    if dt is dtypes.float64:
+        return ir.DoubleType()
+    if dt is dtypes.bool:
+        return I1
+    if dt in _INT_BITS:
+        return ir.IntType(_INT_BITS[dt])
+    raise unsupported(node_op, f"dtype {dt} is not supported (float32, float64, integers and bool are)")
+
+
+def memory_type(dt: dtypes.dtype, node_op: str = "?") -> ir.Type:
+    """The IR type ``dt`` is stored as (bool is one byte, as in NumPy)."""
+    return I8 if dt is dtypes.bool else llvm_type(dt, node_op)
+
+
+@dataclass
+class Operand:
+    """A tensor inside a kernel: pointer to its element 0, dtype, and shape/strides (elements) as expressions."""
+
+    ptr: ir.Value
+    dtype: dtypes.dtype
+    shape: tuple
+    strides: tuple
+
+    def load(self, b: ir.IRBuilder, index: ir.Value) -> ir.Value:
+        """The element at linear element ``index`` from ``ptr``, in its compute type."""
+        mtype = memory_type(self.dtype)
+        value = b.load(b.gep(self.ptr, [index], inbounds=True, source_etype=mtype), typ=mtype)
+        return b.icmp_unsigned("!=", value, ir.Constant(I8, 0)) if self.dtype is dtypes.bool else value
+
+    def store(self, b: ir.IRBuilder, index: ir.Value, value: ir.Value) -> None:
+        mtype = memory_type(self.dtype)
+        if self.dtype is dtypes.bool:
+            value = b.zext(value, I8)
+        b.store(value, b.gep(self.ptr, [index], inbounds=True, source_etype=mtype))
+
+
+class SymEmitter:
+    """Evaluates size expressions in IR from the symbols' i64 values, each distinct expression once.
+
+    Expressions are emitted where the builder stands when first asked for, so kernels ask for them in their
+    entry block (dominating every loop)."""
+
+    def __init__(self, builder: ir.IRBuilder, symbols: dict[str, ir.Value]):
+        self.builder = builder
+        self.symbols = symbols
+        self._cache: dict[SymExpr, ir.Value] = {}
+
+    def __call__(self, expr: SymExpr | int) -> ir.Value:
+        expr = as_expr(expr)
+        if expr.is_const:
+            return ir.Constant(I64, expr.const_value)
+        found = self._cache.get(expr)
+        if found is None:
+            found = self._cache[expr] = self._emit(expr)
+        return found
+
+    def _emit(self, expr: SymExpr) -> ir.Value:
+        b = self.builder
+        total = None
+        for monomial, coef in expr.terms:
+            term = ir.Constant(I64, coef)
+            for atom, power in monomial:
+                atom_value = self._atom(atom)
+                for _ in range(power):
+                    term = b.mul(term, atom_value)
+            total = term if total is None else b.add(total, term)
+        return total
+
+    def _atom(self, atom) -> ir.Value:
+        if isinstance(atom, str):
+            return self.symbols[atom]
+        b = self.builder
+        num, den = self(atom.num), self(atom.den)
+        # Python's floor division and modulo (sizes are non-negative, but expressions like -N//2 need not be).
+        quotient, rest = b.sdiv(num, den), b.srem(num, den)
+        zero = ir.Constant(I64, 0)
+        fix = b.and_(b.icmp_signed("!=", rest, zero), b.icmp_signed("!=", b.icmp_signed("<", rest, zero),
+                                                                    b.icmp_signed("<", den, zero)))
+        if isinstance(atom, _Mod):
+            return b.select(fix, b.add(rest, den), rest)
+        assert isinstance(atom, _Div)
+        return b.select(fix, b.sub(quotient, ir.Constant(I64, 1)), quotient)
+
+
+@contextmanager
+def count_loop(b: ir.IRBuilder, count: ir.Value, name: str = "i") -> Iterator[ir.Value]:
+    """``for i in range(count)``: the body is emitted inside the ``with``; the builder ends after the loop."""
+    before = b.block
+    header = b.append_basic_block(f"{name}.head")
+    body = b.append_basic_block(f"{name}.body")
+    after = b.append_basic_block(f"{name}.end")
+    b.branch(header)
+    b.position_at_end(header)
+    index = b.phi(I64, name=name)
+    index.add_incoming(ir.Constant(I64, 0), before)
+    b.cbranch(b.icmp_signed("<", index, count), body, after)
+    b.position_at_end(body)
+    yield index
+    index.add_incoming(b.add(index, ir.Constant(I64, 1)), b.block)
+    b.branch(header)
+    b.position_at_end(after)
+
+
+class KernelContext:
+    """One kernel function being built for one node: its builder, operands, outputs and symbol values.
+
+    Attributes:
+        node: the graph node being lowered.
+        builder: positioned in the kernel's entry block; the lowering emits the whole body (no ``ret``).
+        sym: evaluates size expressions (see :class:`SymEmitter`).
+        outputs: one contiguous :class:`Operand` per node output.
+        host_vector_bits: the widest vector the host has (kernels pick tile widths from it).
+        scratch: the pointer to the kernel's scratch space when its op registered one in :data:`SCRATCH`.
+    """
+
+    def __init__(self, node: Node, builder: ir.IRBuilder, sym: SymEmitter, tensors: dict[Value, Operand],
+                 outputs: list[Operand], host_vector_bits: int, scratch: ir.Value | None = None):
+        self.node = node
+        self.scratch = scratch
+        self.builder = builder
+        self.sym = sym
+        self._tensors = tensors
+        self.outputs = outputs
+        self.host_vector_bits = host_vector_bits
+
+    def tensor(self, value: Value) -> Operand:
+        """The kernel's view of the operand ``value``."""
+        return self._tensors[value]
+
+    @property
+    def module(self) -> ir.Module:
+        return self.builder.module
+
+    def offset(self, operand: Operand, indices: list[ir.Value]) -> ir.Value:
+        """The element offset ``sum(index_d * stride_d)`` of ``operand`` at ``indices`` (one per dim)."""
+        b = self.builder
+        total = ir.Constant(I64, 0)
+        for index, stride in zip(indices, operand.strides, strict=True):
+            if stride == 0:
+                continue
+            total = b.add(total, index if stride == 1 else b.mul(index, self.sym(stride)))
+        return total
+
+
+# op name -> lowering(ctx) that emits the node's kernel body; a missing op makes compilation raise.
+LOWERINGS: dict[str, Callable[[KernelContext], None]] = {}
+# op name -> scratch(node, vector_bits) -> bytes of arena scratch its kernel needs (None: none), given to the
+# kernel as ``ctx.scratch`` (64-byte aligned, live only while the kernel runs).
+SCRATCH: dict[str, Callable[[Node, int], object]] = {}
+
+
+def lowering(*names: str) -> Callable[[Callable[[KernelContext], None]], Callable[[KernelContext], None]]:
+    """Decorator: register ``fn`` as the lowering of the ops ``names``."""
+
+    def register(fn: Callable[[KernelContext], None]) -> Callable[[KernelContext], None]:
+        for name in names:
+            if name in LOWERINGS:
+                raise ValueError(f"op {name!r} has two LLVM lowerings")
+            LOWERINGS[name] = fn
+        return fn
+
+    return register
