@@ -29,7 +29,7 @@ from ember_runtime.cpu import host_target
 from ...tensor.registry import OPS, VIEW
 from ..ir import NODE, Graph, Node, Value
 from ..symbolic import SymExpr, as_expr
-from . import elementwise, linalg, reduce  # noqa: F401 - registers their lowerings
+from . import conv, elementwise, gather, linalg, pool, reduce  # noqa: F401 - registers their lowerings
 from .codegen import I64, LOWERINGS, PTR, SCRATCH, KernelContext, Operand, SymEmitter, memory_type, unsupported
 from .elementwise import emit_copy
 from .layout import Layout, contiguous_strides, view_layout
