@@ -1,26 +1,44 @@
 """Reductions (sum, mean, amax, amin, var, std over any dims, keepdim or not) and the softmax/log_softmax row kernels.
 
-A reduction loops over the kept dims outside and the reduced dims inside, into one scalar accumulator per
-output element (float32 sums accumulate in float64, which keeps long sums within float32 rounding of the exact
-value; NumPy's pairwise sums are as close). amax/amin propagate NaN, as ``np.maximum.reduce`` does.
+A reduction loops over the kept dims outside and the reduced dims inside (reduced dims that the source walks as
+one are merged first, so reducing the trailing dims of a contiguous tensor is one long row). Float32 sums
+accumulate in float64, which keeps long sums within float32 rounding of the exact value (NumPy's pairwise sums
+are as close); var/std compute in float64 as their eager kernel does. amax/amin propagate NaN, as
+``np.maximum.reduce`` does.
+
+Vector accumulators: LLVM may not reorder a floating-point sum (llvmlite's builder sets no fast-math flags), so
+a scalar accumulator loop stays scalar. Where the innermost reduced dim is contiguous, the row is read in chunks
+of ``lanes`` elements into a ``<lanes x acc>`` vector of partial results (four registers wide, to hide the add
+latency; fewer for short static rows, and a scalar loop below one register), the last partial chunk through a
+masked load with its empty lanes set to the neutral element, and at the end the vector is folded in halves (a
+fixed tree). Where instead the source's innermost dim is kept and contiguous (``x.sum(0)`` of a matrix), a
+vector of neighbouring outputs accumulates at once, each lane in the order it would alone, the last group
+masked. The order of operations depends only on the shape, never on the machine's thread count, so results are
+deterministic.
 
 softmax and log_softmax run per row (every index of the other dims): the row maximum, then the sum of
-``exp(x - max)`` (softmax stores the exponentials on the way), then the normalised row, in three passes.
+``exp(x - max)`` (softmax stores the exponentials on the way), then the normalised row (softmax multiplies by
+``1 / sum``, as PyTorch does), in three passes, each vectorised the same way (one register wide) when the row is
+the source's contiguous last dim.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 import llvmlite.ir as ir
 
 from ...tensor import dtypes
-from .codegen import I64, KernelContext, count_loop, llvm_type, lowering, unsupported
-from .scalar_ops import cast_value, constant, intrinsic
+from ..symbolic import as_expr
+from .codegen import I64, KernelContext, Operand, count_loop, llvm_type, lowering, memory_type, unsupported
+from .scalar_ops import cast_value, constant, intrinsic, math_function
+from .vmath import splat
 
-__all__ = ["nested_loops"]
+__all__ = ["lanes_for", "nested_loops"]
+
+_MAX_LANES = 64
 
 
 @contextmanager
@@ -28,6 +46,24 @@ def nested_loops(ctx: KernelContext, sizes: list, name: str) -> Iterator[list[ir
     """Loops over ``sizes`` (expressions), outermost first; yields the indices."""
     with ExitStack() as stack:
         yield [stack.enter_context(count_loop(ctx.builder, ctx.sym(s), f"{name}{d}")) for d, s in enumerate(sizes)]
+
+
+def lanes_for(dt: dtypes.dtype, vector_bits: int, registers: int) -> int:
+    """Vector lanes of ``dt`` filling ``registers`` host vector registers (at most 64)."""
+    bits = 1 if dt is dtypes.bool else dt.itemsize * 8
+    return max(2, min(_MAX_LANES, registers * vector_bits // bits))
+
+
+def _fit(lanes: int, length, register: int) -> int:
+    """``lanes`` for a row of ``length``, or fewer when ``length`` is static: the least power of two covering it
+    (folding lanes that would only hold the neutral element costs time), and 1 (a scalar loop) for rows shorter
+    than one ``register`` of lanes, where the fold would cost more than the row."""
+    length = as_expr(length)
+    if not length.is_const:
+        return lanes
+    if length.const_value < register:
+        return 1
+    return min(lanes, 1 << (length.const_value - 1).bit_length())
 
 
 def _accumulator_type(op: str, dt: dtypes.dtype) -> dtypes.dtype:
@@ -48,6 +84,7 @@ def _initial(op: str, dt: dtypes.dtype) -> ir.Constant:
 
 
 def _combine(b: ir.IRBuilder, op: str, dt: dtypes.dtype, acc: ir.Value, x: ir.Value) -> ir.Value:
+    """``acc`` and ``x`` (scalars or vectors of ``dt``) combined by ``op``."""
     if op in ("sum", "mean"):
         if dt is dtypes.bool:
             return b.or_(acc, x)
@@ -57,6 +94,119 @@ def _combine(b: ir.IRBuilder, op: str, dt: dtypes.dtype, acc: ir.Value, x: ir.Va
         return intrinsic(b, "maximum" if largest else "minimum", acc, x)
     compare = b.icmp_signed if dt.is_signed else b.icmp_unsigned
     return b.select(compare(">" if largest else "<", x, acc), x, acc)
+
+
+def _masked(b: ir.IRBuilder, name: str, ret: ir.Type, args: list[ir.Value]) -> ir.Value:
+    vector = args[0].type if name == "store" else ret
+    full = f"llvm.masked.{name}.v{vector.count}{vector.element.intrinsic_name}.p0"
+    fn = b.module.globals.get(full) or ir.Function(b.module, ir.FunctionType(ret, [a.type for a in args]), full)
+    return b.call(fn, args)
+
+
+def _load(b: ir.IRBuilder, operand: Operand, index: ir.Value, width: int, mask: ir.Value | None = None) -> ir.Value:
+    """``width`` consecutive elements of ``operand`` from linear ``index`` (one: a scalar), in compute type; with
+    ``mask``, only the lanes it sets are read (the others are zero)."""
+    if width == 1:
+        return operand.load(b, index)
+    mtype = memory_type(operand.dtype)
+    vtype = ir.VectorType(mtype, width)
+    at = b.gep(operand.ptr, [index], inbounds=True, source_etype=mtype)
+    if mask is None:
+        value = b.load(at, typ=vtype, align=operand.dtype.itemsize)
+    else:
+        align = ir.Constant(ir.IntType(32), operand.dtype.itemsize)
+        value = _masked(b, "load", vtype, [at, align, mask, ir.Constant(vtype, [0] * width)])
+    if operand.dtype is dtypes.bool:
+        return b.icmp_unsigned("!=", value, ir.Constant(value.type, [0] * width))
+    return value
+
+
+def _store(b: ir.IRBuilder, operand: Operand, index: ir.Value, value: ir.Value, mask: ir.Value | None = None) -> None:
+    """``value`` (a scalar or vector in compute type) stored at linear ``index`` of ``operand`` onwards; with
+    ``mask``, only the lanes it sets."""
+    if not isinstance(value.type, ir.VectorType):
+        operand.store(b, index, value)
+        return
+    mtype = memory_type(operand.dtype)
+    if operand.dtype is dtypes.bool:
+        value = b.zext(value, ir.VectorType(mtype, value.type.count))
+    at = b.gep(operand.ptr, [index], inbounds=True, source_etype=mtype)
+    if mask is None:
+        b.store(value, at, align=operand.dtype.itemsize)
+    else:
+        _masked(b, "store", ir.VoidType(), [value, at, ir.Constant(ir.IntType(32), operand.dtype.itemsize), mask])
+
+
+class _Accumulator:
+    """A running ``op`` of dtype ``dt``: a ``<lanes x dt>`` vector of partial results, or a scalar when
+    ``lanes`` is 1, in a stack slot (which LLVM keeps in registers)."""
+
+    def __init__(self, ctx: KernelContext, op: str, dt: dtypes.dtype, lanes: int):
+        self.b, self.op, self.dt, self.lanes = ctx.builder, op, dt, lanes
+        self.type = ir.VectorType(llvm_type(dt), lanes) if lanes > 1 else llvm_type(dt)
+        initial = _initial(op, dt)
+        self.initial = ir.Constant(self.type, [initial.constant] * lanes) if lanes > 1 else initial
+        self.slot = ctx.sym.builder.alloca(self.type)
+
+    def reset(self) -> None:
+        self.b.store(self.initial, self.slot)
+
+    def add(self, x: ir.Value, mask: ir.Value | None = None) -> None:
+        """Combine ``x`` (of the accumulator's type); with ``mask``, only the lanes it sets."""
+        if mask is not None:
+            x = self.b.select(mask, x, self.initial)
+        self.b.store(_combine(self.b, self.op, self.dt, self.b.load(self.slot), x), self.slot)
+
+    def result(self) -> ir.Value:
+        """The partial results combined: the vector folded in halves (a fixed tree)."""
+        b = self.b
+        vector = b.load(self.slot)
+        if self.lanes == 1:
+            return vector
+        while vector.type.count > 1:
+            half = vector.type.count // 2
+            undefined = ir.Constant(vector.type, ir.Undefined)
+            low = b.shuffle_vector(vector, undefined, _indices(range(half)))
+            high = b.shuffle_vector(vector, undefined, _indices(range(half, 2 * half)))
+            vector = _combine(b, self.op, self.dt, low, high)
+        return b.extract_element(vector, ir.Constant(ir.IntType(32), 0))
+
+
+def _indices(values) -> ir.Constant:
+    values = list(values)
+    return ir.Constant(ir.VectorType(ir.IntType(32), len(values)), values)
+
+
+def _row_pass(ctx: KernelContext, count: ir.Value, lanes: int, body: Callable) -> None:
+    """``body(index, width, mask)`` over a row of ``count``: chunks of ``lanes`` (``mask`` None), then the rest
+    as one chunk with ``mask`` setting its lanes; with ``lanes`` 1, every element (``width`` 1)."""
+    b = ctx.builder
+    if lanes == 1:
+        with count_loop(b, count, "i") as i:
+            body(i, 1, None)
+        return
+    step = ir.Constant(I64, lanes)
+    chunks = b.udiv(count, step)
+    with count_loop(b, chunks, "chunk") as c:
+        body(b.mul(c, step), lanes, None)
+    done = b.mul(chunks, step)
+    rest = b.trunc(b.sub(count, done), ir.IntType(32))
+    with b.if_then(b.icmp_unsigned("!=", rest, ir.Constant(ir.IntType(32), 0))):
+        mask = b.icmp_unsigned("<", _indices(range(lanes)), splat(b, rest, ir.VectorType(ir.IntType(32), lanes)))
+        body(done, lanes, mask)
+
+
+def _reduced_loops(source: Operand, dims: tuple) -> list[tuple]:
+    """``(size, stride)`` of the loops over the reduced dims, outermost first: size-1 dims dropped, and
+    neighbours merged where the outer one's stride is the inner one's extent."""
+    loops = [(source.shape[d], source.strides[d]) for d in dims if source.shape[d] != 1]
+    k = len(loops) - 2
+    while k >= 0:
+        (outer, outer_stride), (inner, inner_stride) = loops[k], loops[k + 1]
+        if outer_stride == inner_stride * inner:
+            loops[k:k + 2] = [(outer * inner, inner_stride)]
+        k -= 1
+    return loops
 
 
 @lowering("sum", "mean", "amax", "amin", "var", "std")
@@ -69,53 +219,96 @@ def lower_reduction(ctx: KernelContext) -> None:
     if compute in (dtypes.float16, dtypes.bfloat16):
         raise unsupported(node.op, "float16/bfloat16 reductions")
     statistic = node.op in ("var", "std")
-    # var/std compute in float64, as their eager kernel does (two passes: the mean, then squared deviations).
     acc_dt = dtypes.float64 if statistic else _accumulator_type(node.op, compute)
-    kept = [d for d in range(len(source.shape)) if d not in dims]
-    acc = _entry_alloca(ctx, llvm_type(acc_dt))
+    rank = len(source.shape)
+    kept = [d for d in range(rank) if d not in dims]
+    loops = _reduced_loops(source, dims)
+    contiguous = bool(loops) and loops[-1][1] == 1
+    wide, register = lanes_for(acc_dt, ctx.host_vector_bits, 4), lanes_for(acc_dt, ctx.host_vector_bits, 1)
+    lanes = _fit(wide, loops[-1][0], register) if contiguous else 1
+    # Otherwise, when the source's innermost dim is kept and contiguous, a vector of neighbouring outputs
+    # accumulates at once, each lane in the same order as alone.
+    across = 1
+    if not contiguous and loops and kept and kept[-1] == rank - 1 and source.strides[-1] == 1:
+        across = _fit(wide, source.shape[-1], 2)
     # The output is contiguous in the reduced shape: keepdim leaves size-1 dims where the reduced ones were.
     out_strides = [out.strides[d] for d in kept] if node.attrs["keepdim"] else list(out.strides)
     count = ir.Constant(I64, 1)
     for d in dims:
         count = b.mul(count, ctx.sym(source.shape[d]))
-    with nested_loops(ctx, [source.shape[d] for d in kept], "o") as outer:
+    accumulators = {op: _Accumulator(ctx, op, acc_dt, max(lanes, across))
+                    for op in (("sum",) if statistic else (node.op,))}
 
-        def accumulate(op: str, transform=None) -> ir.Value:
-            b.store(_initial(op, acc_dt), acc)
-            with nested_loops(ctx, [source.shape[d] for d in dims], "r") as inner:
-                index = [None] * len(source.shape)
-                for d, i in [*zip(kept, outer, strict=True), *zip(dims, inner, strict=True)]:
-                    index[d] = i
-                x = cast_value(b, source.load(b, ctx.offset(source, index)), source.dtype, acc_dt)
-                b.store(_combine(b, op, acc_dt, b.load(acc), x if transform is None else transform(x)), acc)
-            return b.load(acc)
+    def accumulate(op: str, base: ir.Value, width: int, mask: ir.Value | None, transform=None) -> ir.Value:
+        """The ``op`` of the reduced elements from ``base``: of one output (``width`` 1, or the row in vectors of
+        ``lanes``), or of ``width`` neighbouring outputs (``across``; ``mask`` sets the valid ones)."""
+        acc = accumulators[op]
+        acc.reset()
+        if across > 1:
+            with nested_loops(ctx, [size for size, _ in loops], "r") as inner:
+                at = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in loops]))
+                x = cast_value(b, _load(b, source, at, width, mask), source.dtype, acc_dt)
+                acc.add(x if transform is None else transform(x))
+            return b.load(acc.slot)
+        with nested_loops(ctx, [size for size, _ in loops[:-1]], "r") as inner:
+            row = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in loops[:-1]]))
+            stride = ctx.sym(loops[-1][1]) if loops else None
 
+            def body(i: ir.Value, width: int, mask: ir.Value | None) -> None:
+                at = b.add(row, i if contiguous else b.mul(i, stride))
+                x = cast_value(b, _load(b, source, at, width, mask), source.dtype, acc_dt)
+                acc.add(x if transform is None else transform(x), mask)
+
+            if loops:
+                _row_pass(ctx, ctx.sym(loops[-1][0]), lanes, body)
+            else:  # every reduced dim has size 1 (or there are none): the one element
+                body(ir.Constant(I64, 0), 1, None)
+        return acc.result()
+
+    def result(base: ir.Value, width: int, mask: ir.Value | None) -> ir.Value:
+        """The outputs from ``base`` (``width`` of them), in the output dtype."""
+        ty = llvm_type(acc_dt) if width == 1 else ir.VectorType(llvm_type(acc_dt), width)
         if statistic:
-            mean = b.fdiv(accumulate("sum"), b.sitofp(count, llvm_type(acc_dt)))
-            squares = accumulate("sum", lambda x: b.fmul(b.fsub(x, mean), b.fsub(x, mean)))
-            divisor = b.fsub(b.sitofp(count, squares.type), constant(acc_dt, node.attrs["correction"]))
+            mean = b.fdiv(accumulate("sum", base, width, mask), splat(b, b.sitofp(count, llvm_type(acc_dt)), ty))
+
+            def square(x: ir.Value) -> ir.Value:
+                deviation = b.fsub(x, mean if x.type == mean.type else splat(b, mean, x.type))
+                return b.fmul(deviation, deviation)
+
+            squares = accumulate("sum", base, width, mask, square)
+            divisor = b.fsub(b.sitofp(count, llvm_type(acc_dt)), constant(acc_dt, node.attrs["correction"]))
             divisor = b.select(b.fcmp_ordered(">", divisor, constant(acc_dt, 0)), divisor, constant(acc_dt, 0))
-            result = b.fdiv(squares, divisor)
+            value = b.fdiv(squares, splat(b, divisor, ty))
             if node.op == "std":
-                result = intrinsic(b, "sqrt", result)
+                value = intrinsic(b, "sqrt", value)
         else:
-            result = accumulate(node.op)
+            value = accumulate(node.op, base, width, mask)
             if node.op == "mean":
-                result = b.fdiv(result, b.sitofp(count, result.type))
-        out_index = _sum_products(b, ctx, outer, out_strides)
-        out.store(b, out_index, cast_value(b, result, acc_dt, out.dtype))
+                value = b.fdiv(value, splat(b, b.sitofp(count, llvm_type(acc_dt)), ty))
+        return cast_value(b, value, acc_dt, out.dtype)
+
+    if across > 1:
+        with nested_loops(ctx, [source.shape[d] for d in kept[:-1]], "o") as outer:
+            base = _sum_products(b, ctx, outer, [source.strides[d] for d in kept[:-1]])
+            out_base = _sum_products(b, ctx, outer, out_strides[:-1])
+
+            def group(i: ir.Value, width: int, mask: ir.Value | None) -> None:
+                _store(b, out, b.add(out_base, i), result(b.add(base, i), width, mask), mask)
+
+            _row_pass(ctx, ctx.sym(source.shape[-1]), across, group)
+        return
+    with nested_loops(ctx, [source.shape[d] for d in kept], "o") as outer:
+        base = _sum_products(b, ctx, outer, [source.strides[d] for d in kept])
+        out.store(b, _sum_products(b, ctx, outer, out_strides), result(base, 1, None))
 
 
 def _sum_products(b: ir.IRBuilder, ctx: KernelContext, indices: list, strides: list) -> ir.Value:
     total = ir.Constant(I64, 0)
     for index, stride in zip(indices, strides, strict=True):
+        if stride == 0:
+            continue
         total = b.add(total, index if stride == 1 else b.mul(index, ctx.sym(stride)))
     return total
-
-
-def _entry_alloca(ctx: KernelContext, ty: ir.Type) -> ir.Value:
-    """A stack slot allocated in the kernel's entry block (so LLVM promotes it to a register)."""
-    return ctx.sym.builder.alloca(ty)
 
 
 @lowering("softmax", "log_softmax")
@@ -130,33 +323,55 @@ def lower_softmax(ctx: KernelContext) -> None:
         raise unsupported(node.op, "a 0-d input")
     dim = node.attrs["dim"] % rank
     others = [d for d in range(rank) if d != dim]
-    top, total = _entry_alloca(ctx, llvm_type(dt)), _entry_alloca(ctx, llvm_type(dt))
+    # The output is contiguous, so its last dim has stride 1; the source's must too for the vector passes.
+    contiguous = dim == rank - 1 and source.strides[dim] == 1
+    # One register wide: the exponential's polynomial keeps many registers busy already.
+    register = lanes_for(dt, ctx.host_vector_bits, 1)
+    lanes = _fit(register, source.shape[dim], register) if contiguous else 1
+    top, total = _Accumulator(ctx, "amax", dt, lanes), _Accumulator(ctx, "sum", dt, lanes)
     length = ctx.sym(source.shape[dim])
-
-    def offsets(outer: list, i: ir.Value) -> tuple[ir.Value, ir.Value]:
-        index = [None] * rank
-        for d, j in zip(others, outer, strict=True):
-            index[d] = j
-        index[dim] = i
-        return ctx.offset(source, index), ctx.offset(out, index)
-
-    def element(outer: list, i: ir.Value) -> ir.Value:
-        return cast_value(b, source.load(b, offsets(outer, i)[0]), source.dtype, dt)
+    src_stride, out_stride = ctx.sym(source.strides[dim]), ctx.sym(out.strides[dim])
 
     with nested_loops(ctx, [source.shape[d] for d in others], "row") as outer:
-        b.store(_initial("amax", dt), top)
-        b.store(constant(dt, 0), total)
-        with count_loop(b, length, "max") as i:
-            b.store(_combine(b, "amax", dt, b.load(top), element(outer, i)), top)
-        with count_loop(b, length, "exp") as i:
-            e = intrinsic(b, "exp", b.fsub(element(outer, i), b.load(top)))
+        src_row = _sum_products(b, ctx, outer, [source.strides[d] for d in others])
+        out_row = _sum_products(b, ctx, outer, [out.strides[d] for d in others])
+
+        def src_at(i: ir.Value) -> ir.Value:
+            return b.add(src_row, i if contiguous else b.mul(i, src_stride))
+
+        def out_at(i: ir.Value) -> ir.Value:
+            return b.add(out_row, i if contiguous else b.mul(i, out_stride))
+
+        def element(i: ir.Value, width: int, mask: ir.Value | None) -> ir.Value:
+            return cast_value(b, _load(b, source, src_at(i), width, mask), source.dtype, dt)
+
+        top.reset()
+        _row_pass(ctx, length, lanes, lambda i, width, mask: top.add(element(i, width, mask), mask))
+        row_max = top.result()
+
+        def exponentials(i: ir.Value, width: int, mask: ir.Value | None) -> None:
+            x = element(i, width, mask)
+            e = math_function(b, "exp", b.fsub(x, splat(b, row_max, x.type)))
             if node.op == "softmax":
-                out.store(b, offsets(outer, i)[1], e)
-            b.store(b.fadd(b.load(total), e), total)
-        with count_loop(b, length, "norm") as i:
+                _store(b, out, out_at(i), e, mask)
+            total.add(e, mask)
+
+        total.reset()
+        _row_pass(ctx, length, lanes, exponentials)
+        row_sum = total.result()
+        log_sum = math_function(b, "log", row_sum) if node.op == "log_softmax" else None
+        # Multiplying by 1/sum (as PyTorch does) instead of dividing each element: within 1 ulp, and a vector
+        # division costs several times a multiplication.
+        inverse = b.fdiv(constant(dt, 1), row_sum)
+
+        def normalise(i: ir.Value, width: int, mask: ir.Value | None) -> None:
             if node.op == "softmax":
-                at = offsets(outer, i)[1]
-                out.store(b, at, b.fdiv(out.load(b, at), b.load(total)))
+                e = _load(b, out, out_at(i), width, mask)
+                _store(b, out, out_at(i), b.fmul(e, splat(b, inverse, e.type)), mask)
             else:
-                shift = b.fadd(b.load(top), intrinsic(b, "log", b.load(total)))
-                out.store(b, offsets(outer, i)[1], b.fsub(element(outer, i), shift))
+                # (x - max) - log(sum): x - max is exact near the maximum, where the result is small.
+                x = element(i, width, mask)
+                shifted = b.fsub(x, splat(b, row_max, x.type))
+                _store(b, out, out_at(i), b.fsub(shifted, splat(b, log_sum, x.type)), mask)
+
+        _row_pass(ctx, length, lanes, normalise)

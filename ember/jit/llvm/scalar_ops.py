@@ -3,9 +3,11 @@
 Each op computes as its eager kernel does (``ember/tensor/ops/unary.py``, ``arithmetic.py``,
 ``comparison.py``, ``ternary.py``, ``copy.py``): operands are converted to the op's compute dtype (the result's
 dtype for arithmetic and math functions, the operands' promoted dtype for comparisons), Python numbers become
-constants of it, and NaN propagates through maximum/minimum/clamp/relu. Math functions are LLVM intrinsics or
-the C library's (``erff``, ``expm1f``...), which the JIT resolves in the running process. Cases whose results
-are undefined in LLVM (integer division by zero, over-wide shifts) are not lowered, so the interpreter runs them.
+constants of it, and NaN propagates through maximum/minimum/clamp/relu. exp, expm1, log, log1p, tanh and
+float32 erf (and sigmoid, silu, gelu and softplus, built on them) are inline IR from :mod:`.vmath`, so loops
+over them vectorise; the other math functions are LLVM intrinsics or the C library's (``erfcf``...), which
+the JIT resolves in the running process. Cases whose results are undefined in LLVM (integer division by
+zero, over-wide shifts) are not lowered, so the interpreter runs them.
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ import llvmlite.ir as ir
 from ...tensor import dtypes
 from ...tensor.ops.promotion import exact_rule, promote
 from ..ir import Node, Value
+from . import vmath
 from .codegen import I1, llvm_type, unsupported
 
-__all__ = ["cast_value", "constant", "emit_elementwise", "intrinsic"]
+__all__ = ["cast_value", "constant", "emit_elementwise", "intrinsic", "math_function"]
 
-_INTRINSIC_UNARY = {"exp": "exp", "exp2": "exp2", "log": "log", "log2": "log2", "log10": "log10", "sqrt": "sqrt",
+_VMATH = {"exp": vmath.exp, "expm1": vmath.expm1, "log": vmath.log, "log1p": vmath.log1p, "tanh": vmath.tanh,
+          "erf": vmath.erf}
+_INTRINSIC_UNARY = {"exp2": "exp2", "log2": "log2", "log10": "log10", "sqrt": "sqrt",
                     "sin": "sin", "cos": "cos", "tan": "tan", "asin": "asin", "acos": "acos", "atan": "atan",
-                    "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "floor": "floor", "ceil": "ceil",
+                    "sinh": "sinh", "cosh": "cosh", "floor": "floor", "ceil": "ceil",
                     "trunc": "trunc", "round": "roundeven"}
-_LIBM_UNARY = ("expm1", "log1p", "erf", "erfc", "asinh", "acosh", "atanh")
+_LIBM_UNARY = ("erfc", "asinh", "acosh", "atanh")
 _ROUNDING = ("floor", "ceil", "trunc", "round")
 _COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
@@ -46,23 +51,30 @@ def constant(dt: dtypes.dtype, number: Any) -> ir.Constant:
 
 
 def cast_value(b: ir.IRBuilder, value: ir.Value, src: dtypes.dtype, dst: dtypes.dtype) -> ir.Value:
-    """``value`` of dtype ``src`` converted to ``dst`` as NumPy's ``astype`` does (NaN to bool is True)."""
+    """``value`` of dtype ``src`` (a scalar or a vector of them) converted to ``dst`` as NumPy's ``astype`` does
+    (NaN to bool is True)."""
     if src is dst:
         return value
     target = llvm_type(dst)
+    vector = isinstance(value.type, ir.VectorType)
+    if vector:
+        target = ir.VectorType(target, value.type.count)
+    scalar_target = target.element if vector else target
+    zero = ir.Constant(value.type, [0.0 if _is_float(src) else 0] * value.type.count) if vector else \
+        ir.Constant(value.type, 0.0 if _is_float(src) else 0)
     if dst is dtypes.bool:
         if _is_float(src):
-            return b.fcmp_unordered("!=", value, ir.Constant(value.type, 0.0))
-        return b.icmp_unsigned("!=", value, ir.Constant(value.type, 0))
+            return b.fcmp_unordered("!=", value, zero)
+        return b.icmp_unsigned("!=", value, zero)
     if _is_float(dst):
         if _is_float(src):
-            return b.fpext(value, target) if target.intrinsic_name == "f64" else b.fptrunc(value, target)
+            return b.fpext(value, target) if isinstance(scalar_target, ir.DoubleType) else b.fptrunc(value, target)
         return b.sitofp(value, target) if src.is_signed else b.uitofp(value, target)
     if _is_float(src):
         # Through int64 then wrapped, as NumPy converts: out-of-range values of narrow types wrap, not saturate.
-        wide = b.fptosi(value, ir.IntType(64))
-        return wide if target.width == 64 else b.trunc(wide, target)
-    src_bits, dst_bits = value.type.width, target.width
+        wide = b.fptosi(value, ir.VectorType(ir.IntType(64), value.type.count) if vector else ir.IntType(64))
+        return wide if scalar_target.width == 64 else b.trunc(wide, target)
+    src_bits, dst_bits = (value.type.element if vector else value.type).width, scalar_target.width
     if src_bits == dst_bits:
         return value
     if src_bits > dst_bits:
@@ -79,13 +91,23 @@ def _call(b: ir.IRBuilder, name: str, ty: ir.Type, *args: ir.Value) -> ir.Value:
 
 
 def intrinsic(b: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
-    """A call of the LLVM intrinsic ``llvm.<name>`` on ``args`` (all of one type)."""
+    """A call of the LLVM intrinsic ``llvm.<name>`` on ``args`` (all of one scalar or vector type)."""
     ty = args[0].type
-    return _call(b, f"llvm.{name}.{ty.intrinsic_name}", ty, *args)
+    suffix = f"v{ty.count}{ty.element.intrinsic_name}" if isinstance(ty, ir.VectorType) else ty.intrinsic_name
+    return _call(b, f"llvm.{name}.{suffix}", ty, *args)
 
 
 def _libm(b: ir.IRBuilder, name: str, x: ir.Value) -> ir.Value:
     return _call(b, name + ("f" if isinstance(x.type, ir.FloatType) else ""), x.type, x)
+
+
+def math_function(b: ir.IRBuilder, name: str, x: ir.Value) -> ir.Value:
+    """``name`` (a key of ``_VMATH``: exp, expm1, log, log1p, tanh, erf) of the float/double scalar or vector
+    ``x``: inline vectorisable IR, or the C library's function for a double erf (scalars only)."""
+    if name in vmath.HAS_FLOAT64 or x.type == ir.FloatType() or (isinstance(x.type, ir.VectorType)
+                                                                 and x.type.element == ir.FloatType()):
+        return _VMATH[name](b, x)
+    return _libm(b, name, x)
 
 
 def _max(b: ir.IRBuilder, dt: dtypes.dtype, x: ir.Value, y: ir.Value, largest: bool) -> ir.Value:
@@ -156,6 +178,8 @@ def emit_elementwise(b: ir.IRBuilder, node: Node, values: dict[Value, ir.Value])
         return intrinsic(b, _INTRINSIC_UNARY[op], x)
     if op in _ROUNDING:
         return x  # rounding an integer keeps it
+    if op in _VMATH and _is_float(out):
+        return math_function(b, op, x)
     if op in _LIBM_UNARY:
         return _libm(b, op, x)
     unary = _unary(b, op, out, x, attrs)
@@ -191,9 +215,9 @@ def _unary(b: ir.IRBuilder, op: str, out: dtypes.dtype, x: ir.Value, attrs: dict
             return b.not_(x)
         return None
     if op == "sigmoid":
-        return b.fdiv(one, b.fadd(one, intrinsic(b, "exp", b.fneg(x))))
+        return b.fdiv(one, b.fadd(one, math_function(b, "exp", b.fneg(x))))
     if op == "silu":
-        return b.fdiv(x, b.fadd(one, intrinsic(b, "exp", b.fneg(x))))
+        return b.fdiv(x, b.fadd(one, math_function(b, "exp", b.fneg(x))))
     if op == "rsqrt":
         return b.fdiv(one, intrinsic(b, "sqrt", x))
     if op == "reciprocal":
@@ -205,12 +229,13 @@ def _unary(b: ir.IRBuilder, op: str, out: dtypes.dtype, x: ir.Value, attrs: dict
         if attrs.get("approximate", "none") == "tanh":
             cube = b.fmul(b.fmul(x, x), x)
             inner = b.fmul(constant(out, math.sqrt(2.0 / math.pi)), b.fadd(x, b.fmul(constant(out, 0.044715), cube)))
-            return b.fmul(b.fmul(half, x), b.fadd(one, intrinsic(b, "tanh", inner)))
-        return b.fmul(b.fmul(x, half), b.fadd(one, _libm(b, "erf", b.fmul(x, constant(out, math.sqrt(0.5))))))
+            return b.fmul(b.fmul(half, x), b.fadd(one, math_function(b, "tanh", inner)))
+        erf = math_function(b, "erf", b.fmul(x, constant(out, math.sqrt(0.5))))
+        return b.fmul(b.fmul(x, half), b.fadd(one, erf))
     if op == "softplus":
         beta, threshold = attrs.get("beta", 1.0), attrs.get("threshold", 20.0)
         scaled = b.fmul(x, constant(out, beta))
-        soft = b.fdiv(_libm(b, "log1p", intrinsic(b, "exp", scaled)), constant(out, beta))
+        soft = b.fdiv(math_function(b, "log1p", math_function(b, "exp", scaled)), constant(out, beta))
         return b.select(b.fcmp_ordered(">", scaled, constant(out, threshold)), x, soft)
     return None
 

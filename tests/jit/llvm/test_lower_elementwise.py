@@ -4,13 +4,16 @@ scalars, non-contiguous views, batch 1 and batches other than the traced one, si
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
 
 import ember
 import ember.nn.functional as F
+from ember.jit.interpreter import run_graph
 from ember.jit.passes import FUSED
+from ember_runtime.cpu import host_target
 
 from .helpers import assert_matches_interpreter, compile_function, randint, randn, uniform
 
@@ -152,3 +155,52 @@ def test_special_values_propagate():
 
     traced, compiled = compile_function(f, [x])
     assert_matches_interpreter(traced, compiled, [x])
+
+
+def _vmath_ops(x):
+    return (ember.exp(x), ember.expm1(x), ember.tanh(x), ember.sigmoid(x), F.silu(x), ember.erf(x), F.softplus(x),
+            ember.log(ember.abs(x)), ember.log1p(ember.abs(x)))
+
+
+@pytest.mark.parametrize("dtype", [ember.float32, ember.float64])
+def test_inline_math_over_wide_ranges(dtype):
+    """The inline (vectorised) math functions on values spread over many decades and both signs, including
+    exp's overflow and underflow ranges, within 1e-6 relative of the interpreter (NumPy) where the results are
+    normal numbers."""
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.uniform(-110, 110, 2000), np.exp(rng.uniform(-80, 5, 1000)),
+                             -np.exp(rng.uniform(-80, 5, 1000)), rng.standard_normal(1001)])
+    x = ember.tensor(values.reshape(1, -1), dtype=dtype)
+    traced, compiled = compile_function(_vmath_ops, [x], optimize=True)
+    assert_matches_interpreter(traced, compiled, [x], rtol=1e-6, atol=1e-37)
+    # gelu's 1 + erf (or tanh) cancels for negative x, in the interpreter too: compared in absolute terms.
+    traced, compiled = compile_function(lambda x: (F.gelu(x), F.gelu(x, approximate="tanh")), [x])
+    assert_matches_interpreter(traced, compiled, [x], rtol=1e-6, atol=1e-6)
+
+
+def test_inline_math_edge_values():
+    data = np.array([[0.0, -0.0, math.inf, -math.inf, math.nan, 1e-45, -1e-45, 1e-40, 3.4e38, -3.4e38, 88.72,
+                      88.73, -87.4, -103.9, -104.5, 1.0, -1.0, 3.95, -4.5]], dtype=np.float32)
+    x = ember.tensor(np.repeat(data, 2, axis=0))
+    traced, compiled = compile_function(lambda x: (*_vmath_ops(x), F.gelu(x), F.gelu(x, approximate="tanh")), [x])
+    got = compiled([x])
+    want = run_graph(traced.graph, [x], traced.params)
+    for index, (g, w) in enumerate(zip(got, want, strict=True)):
+        g, w = g.numpy(), w.numpy()
+        special = ~np.isfinite(w) | (w == 0)
+        # Infinities, NaN (any sign) and zeros exactly (with the sign of zero); the rest within 2 float32 ulp.
+        np.testing.assert_array_equal(g[special], w[special], err_msg=f"output {index}")
+        zeros = w == 0
+        np.testing.assert_array_equal(np.signbit(g[zeros]), np.signbit(w[zeros]), err_msg=f"output {index}")
+        np.testing.assert_allclose(g[~special], w[~special], rtol=2.5e-7, atol=0, err_msg=f"output {index}")
+
+
+@pytest.mark.skipif("avx512f" not in host_target().feature_set, reason="the host has no AVX-512")
+def test_fused_exp_kernel_uses_zmm_without_library_calls():
+    def f(x):
+        return ember.exp(x) * 2 + F.gelu(x) - ember.tanh(x)
+
+    traced, compiled = compile_function(f, [randn(6, 1000)], optimize=True)
+    assembly = compiled.module.assembly()
+    assert "zmm" in assembly
+    assert not re.search(r"call\w*\s+\S*(exp|erf|tanh)", assembly)
