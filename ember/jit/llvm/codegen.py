@@ -19,8 +19,8 @@ from ...tensor import dtypes
 from ..ir import Node, Value
 from ..symbolic import SymExpr, _Div, _Mod, as_expr
 
-__all__ = ["LOWERINGS", "SCRATCH", "KernelContext", "Operand", "SymEmitter", "count_loop", "llvm_type", "lowering",
-           "memory_type", "unsupported"]
+__all__ = ["ERRORS", "LOWERINGS", "SCRATCH", "KernelContext", "Operand", "SymEmitter", "count_loop", "llvm_type",
+           "lowering", "memory_type", "unsupported"]
 
 I64 = ir.IntType(64)
 I8 = ir.IntType(8)
@@ -152,12 +152,15 @@ class KernelContext:
         outputs: one contiguous :class:`Operand` per node output.
         host_vector_bits: the widest vector the host has (kernels pick tile widths from it).
         scratch: the pointer to the kernel's scratch space when its op registered one in :data:`SCRATCH`.
+        status: the pointer to the graph call's i64 status word (see :meth:`report`).
     """
 
     def __init__(self, node: Node, builder: ir.IRBuilder, sym: SymEmitter, tensors: dict[Value, Operand],
-                 outputs: list[Operand], host_vector_bits: int, scratch: ir.Value | None = None):
+                 outputs: list[Operand], host_vector_bits: int, scratch: ir.Value | None = None,
+                 status: ir.Value | None = None):
         self.node = node
         self.scratch = scratch
+        self.status = status
         self.builder = builder
         self.sym = sym
         self._tensors = tensors
@@ -167,6 +170,16 @@ class KernelContext:
     def tensor(self, value: Value) -> Operand:
         """The kernel's view of the operand ``value``."""
         return self._tensors[value]
+
+    def report(self, failed: ir.Value, code: int) -> None:
+        """Record error ``code`` (a key of :data:`ERRORS`) in the call's status word where ``failed`` (an i1) holds.
+
+        A kernel cannot raise: it keeps its memory accesses in bounds, finishes, and the caller turns a non-zero
+        status into the Python exception, so bad data gives an error rather than a silently wrong answer.
+        """
+        b = self.builder
+        with b.if_then(failed, likely=False):
+            b.store(ir.Constant(I64, code), self.status)
 
     @property
     def module(self) -> ir.Module:
@@ -182,6 +195,11 @@ class KernelContext:
             total = b.add(total, index if stride == 1 else b.mul(index, self.sym(stride)))
         return total
 
+
+# Status codes a kernel may report (KernelContext.report) -> the exception the graph call raises.
+ERRORS: dict[int, tuple[type[Exception], str]] = {
+    1: (IndexError, "index out of range in self"),
+}
 
 # op name -> lowering(ctx) that emits the node's kernel body; a missing op makes compilation raise.
 LOWERINGS: dict[str, Callable[[KernelContext], None]] = {}

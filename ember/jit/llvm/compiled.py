@@ -3,8 +3,10 @@
 The parameters are bound once: their data pointers go into the pointer table as they are (a non-contiguous
 parameter is copied once, at compile time). The arena of intermediates is one 64-byte aligned buffer, grown
 to the largest size a call has needed and reused, so calls allocate only their outputs (which the caller
-keeps). Inputs that are not contiguous are copied before the call. ctypes releases the GIL during the call;
-calls of one CompiledGraph from several threads take turns (they share the arena and the pointer table).
+keeps). Inputs that are not contiguous are copied before the call. A non-zero status from the machine code
+(a kernel met bad data, such as an index out of range) is raised as the eager op's exception. ctypes releases
+the GIL during the call; calls of one CompiledGraph from several threads take turns (they share the arena and
+the pointer table).
 
 A call costs a few microseconds of Python around the machine code: what depends only on the input shapes,
 strides and dtypes (the checks, the symbol values, the arena size, the output shapes) is worked out on the first
@@ -33,6 +35,7 @@ from ..interpreter import bind_symbols
 from ..ir import Graph
 from ..passes import debug_level
 from ..symbolic import SymExpr
+from .codegen import ERRORS
 from .lower import ENTRY, LoweredGraph, lower_graph
 from .memory import ALIGNMENT
 
@@ -94,7 +97,7 @@ class CompiledGraph:
         self.graph = graph
         self.lowered = lowered
         self.module = module
-        self._entry = module.function(ENTRY, None, ctypes.c_void_p, ctypes.c_void_p)
+        self._entry = module.function(ENTRY, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
         n_in, n_params, n_consts = len(graph.inputs), len(graph.params), len(graph.constants)
         self._first_output = n_in + n_params + n_consts
         self._pointers = (ctypes.c_void_p * (self._first_output + len(graph.outputs) + 1))()
@@ -171,7 +174,10 @@ class CompiledGraph:
             array = np.empty(shape, np_dtype)
             pointers[slot] = _address(array)
             results.append(_output_tensor(array, stride, dt))
-        self._entry(*binding.args)
+        status = self._entry(*binding.args)
+        if status:  # a kernel met bad data (an index out of range): raise as the eager op does
+            error, message = ERRORS[status]
+            raise error(message)
         return results
 
 

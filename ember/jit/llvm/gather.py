@@ -2,8 +2,8 @@
 
 One loop nest over the (contiguous) output; the index is read at its dim's loop, so the inner dims copy a whole
 slice (a vectorised copy when the source is contiguous there). The eager op raises on an index outside
-``[0, size)``; a compiled kernel cannot raise, so it clamps such an index into range instead of reading outside
-the source (negative indices and overflows give the first and last slice).
+``[0, size)``; the kernel clamps such an index into range (so it never reads outside the source) and reports it,
+so that the graph call raises the eager op's IndexError.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def lower_index_select(ctx: KernelContext) -> None:
         width = where.type.width
         if width < 64:
             where = b.sext(where, I64) if index.dtype.is_signed else b.zext(where, I64)
-        where = b.select(b.icmp_signed("<", where, zero), zero, where)
-        where = b.select(b.icmp_signed(">", where, last), last, where)
+        below, above = b.icmp_signed("<", where, zero), b.icmp_signed(">", where, last)
+        ctx.report(b.or_(below, above), 1)
+        where = b.select(below, zero, where)
+        where = b.select(above, last, where)
         picked = [*at[:dim], where, *at[dim + 1:]]
         out.store(b, ctx.offset(out, at), source.load(b, ctx.offset(source, picked)))

@@ -2,7 +2,7 @@
 
 The ABI of the entry function::
 
-    void ember_graph(ptr noalias buffers, ptr noalias symbols)
+    i64 ember_graph(ptr noalias buffers, ptr noalias symbols)
 
 ``buffers`` is an array of data pointers, in this order: the graph inputs, the parameters, the constants, the
 outputs, then the arena (one pointer, 64-byte aligned). Every tensor behind them is contiguous and of its
@@ -15,6 +15,8 @@ the memory plan gives it (:mod:`~ember.jit.llvm.memory`); its size, an expressio
 View nodes produce no code (:mod:`~ember.jit.llvm.layout`). A node writes straight into an output buffer when
 its value is a graph output; outputs that are views, inputs, parameters or repeated get a copy at the end.
 An op without a lowering raises ``NotImplementedError`` naming it: the caller runs the interpreter instead.
+The entry returns 0, or the status code a kernel reported on bad data (``codegen.ERRORS``: an index out of
+range), which the caller raises as the eager op's exception.
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ class _ModuleBuilder:
                 fn.attributes.add(attribute)
 
     def build(self) -> str:
-        entry = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR, PTR]), ENTRY)
+        entry = ir.Function(self.module, ir.FunctionType(I64, [PTR, PTR]), ENTRY)
         self._attributes(entry)
         for arg in entry.args:
             arg.add_attribute("noalias")
@@ -151,6 +153,8 @@ class _ModuleBuilder:
         self.symbol_values = [b.load(b.gep(entry.args[1], [ir.Constant(I64, i)], inbounds=True, source_etype=I64),
                                      typ=I64, name=name) for i, name in enumerate(self.symbols)]
         self.sym = SymEmitter(b, dict(zip(self.symbols, self.symbol_values, strict=True)))
+        self.status = b.alloca(I64, name="status")
+        b.store(ir.Constant(I64, 0), self.status)
         self.bases: dict[tuple, ir.Value] = {}
         kernels = set(self.kernels)
         for index, node in enumerate(self.graph.nodes):
@@ -162,15 +166,15 @@ class _ModuleBuilder:
                 args = [self._pointer(self.layouts[v], v.dtype.itemsize) for v in (*node.outputs, *inputs)]
                 if scratch is not None:
                     args.append(self._pointer(Layout(scratch, as_expr(0), (), ()), 1))
-                b.call(fn, [*args, *self.symbol_values])
+                b.call(fn, [*args, self.status, *self.symbol_values])
         for j, value in enumerate(self.graph.outputs):
             if self.layouts[value].storage != ("output", j):
                 fn = self._kernel(f"output{j}_copy", None, [value], [value],
                                   lambda ctx, source=value: emit_copy(ctx, ctx.tensor(source)))
                 out = Layout(("output", j), as_expr(0), (), ())
                 args = [self._pointer(out, 1), self._pointer(self.layouts[value], value.dtype.itemsize)]
-                b.call(fn, [*args, *self.symbol_values])
-        b.ret_void()
+                b.call(fn, [*args, self.status, *self.symbol_values])
+        b.ret(b.load(self.status, typ=I64))
         return str(self.module)
 
     def _pointer(self, layout: Layout, itemsize: int) -> ir.Value:
@@ -190,8 +194,8 @@ class _ModuleBuilder:
 
     def _kernel(self, name: str, node: Node | None, outputs: list[Value], inputs: list[Value], lower,
                 scratch: bool = False) -> ir.Function:
-        """A kernel ``void name(out..., in..., [scratch,] symbols...)`` whose body ``lower(ctx)`` emits."""
-        n_ptrs = len(outputs) + len(inputs) + int(scratch)
+        """A kernel ``void name(out..., in..., [scratch,] status, symbols...)`` whose body ``lower(ctx)`` emits."""
+        n_ptrs = len(outputs) + len(inputs) + int(scratch) + 1
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR] * n_ptrs + [I64] * len(self.symbols)),
                          name)
         fn.linkage = "internal"
@@ -212,7 +216,7 @@ class _ModuleBuilder:
                    for arg, v in zip(fn.args[len(outputs):], inputs, strict=False)}
         builder = ir.IRBuilder(body)
         lower(KernelContext(node, builder, sym, tensors, outs, self.vector_bits,
-                            fn.args[n_ptrs - 1] if scratch else None))
+                            fn.args[n_ptrs - 2] if scratch else None, fn.args[n_ptrs - 1]))
         builder.ret_void()
         return fn
 

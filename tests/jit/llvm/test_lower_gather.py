@@ -37,3 +37,19 @@ def test_embedding_lookup_compiles_whole():
     for shape in ((1, 4), (5, 11)):
         x = randint(0, 50, *shape, seed=shape[1], dtype=ember.int64)
         np.testing.assert_array_equal(traced(x).numpy(), embed(x).detach().numpy())
+
+
+@pytest.mark.parametrize("bad", [50, -1, 1000])
+def test_an_index_out_of_range_raises_as_in_eager_mode(bad):
+    # The kernel keeps its reads in bounds and reports the bad index; the call raises eager's IndexError.
+    ember.manual_seed(0)
+    embed = ember.nn.Embedding(50, 4).eval()
+    traced = ember.jit.trace(embed, randint(0, 50, 2, 3, dtype=ember.int64), backend="llvm")
+    tokens = randint(0, 50, 2, 3, dtype=ember.int64)
+    tokens[1, 2] = bad
+    with pytest.raises(IndexError, match="index out of range in self"):
+        embed(tokens)
+    with pytest.raises(IndexError, match="index out of range in self"):
+        traced(tokens)
+    tokens[1, 2] = 7
+    np.testing.assert_array_equal(traced(tokens).numpy(), embed(tokens).detach().numpy())
