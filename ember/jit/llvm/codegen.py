@@ -18,6 +18,7 @@ import llvmlite.ir as ir
 from ...tensor import dtypes
 from ..ir import Node, Value
 from ..symbolic import SymExpr, _Div, _Mod, as_expr
+from .gemm_microkernel import counted_loop
 
 __all__ = ["ERRORS", "LOWERINGS", "SCRATCH", "KernelContext", "Operand", "SymEmitter", "count_loop", "llvm_type",
            "lowering", "memory_type", "unsupported"]
@@ -126,20 +127,8 @@ class SymEmitter:
 @contextmanager
 def count_loop(b: ir.IRBuilder, count: ir.Value, name: str = "i") -> Iterator[ir.Value]:
     """``for i in range(count)``: the body is emitted inside the ``with``; the builder ends after the loop."""
-    before = b.block
-    header = b.append_basic_block(f"{name}.head")
-    body = b.append_basic_block(f"{name}.body")
-    after = b.append_basic_block(f"{name}.end")
-    b.branch(header)
-    b.position_at_end(header)
-    index = b.phi(I64, name=name)
-    index.add_incoming(ir.Constant(I64, 0), before)
-    b.cbranch(b.icmp_signed("<", index, count), body, after)
-    b.position_at_end(body)
-    yield index
-    index.add_incoming(b.add(index, ir.Constant(I64, 1)), b.block)
-    b.branch(header)
-    b.position_at_end(after)
+    with counted_loop(b, ir.Constant(I64, 0), count, 1, name) as index:
+        yield index
 
 
 class KernelContext:
