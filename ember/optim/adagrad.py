@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from ..autograd.grad_mode import no_grad
 from ..tensor.creation import full_like, tensor
 from ..tensor.dtypes import float32
 from ..tensor.tensor import Tensor
-from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
+from .optimizer import Optimizer, _check_unsupported, _descent_grad, check_non_negative
 
 __all__ = ["Adagrad"]
 
@@ -67,28 +66,14 @@ class Adagrad(Optimizer):
                 state["step"] = tensor(0.0, dtype=float32)
                 state["sum"] = full_like(p, group["initial_accumulator_value"])
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform a single optimization step.
-
-        Args:
-            closure (Callable, optional): A closure that reevaluates the model and returns the loss.
-        """
-        loss = _closure_loss(closure)
-        with no_grad():
-            for group in self.param_groups:
-                lr, lr_decay, weight_decay = group["lr"], group["lr_decay"], group["weight_decay"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state[p]
-                    step_t, state_sum = state["step"], state["sum"]
-                    step_t.add_(1)
-                    step = step_t.item()
-                    grad = -p.grad if group["maximize"] else p.grad
-                    if weight_decay != 0:
-                        grad = grad.add(p, alpha=weight_decay)
-                    clr = lr / (1 + (step - 1) * lr_decay)
-                    state_sum.add_(grad * grad)
-                    std = state_sum.sqrt().add_(group["eps"])
-                    p.add_(grad / std, alpha=-clr)
-        return loss
+    def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        lr, lr_decay = group["lr"], group["lr_decay"]
+        state = self.state[p]
+        step_t, state_sum = state["step"], state["sum"]
+        step_t.add_(1)
+        step = step_t.item()
+        grad = _descent_grad(p, group)
+        clr = lr / (1 + (step - 1) * lr_decay)
+        state_sum.add_(grad * grad)
+        std = state_sum.sqrt().add_(group["eps"])
+        p.add_(grad / std, alpha=-clr)

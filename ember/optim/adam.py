@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from ..autograd.grad_mode import no_grad
 from ..tensor.creation import tensor, zeros_like
 from ..tensor.dtypes import float32
 from ..tensor.tensor import Tensor
-from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
+from .optimizer import Optimizer, _check_unsupported, check_non_negative
 from .update_kernels import adam_step_
 
 __all__ = ["Adam", "AdamW"]
@@ -83,26 +82,14 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = zeros_like(p)
         return state
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform a single optimization step.
-
-        Args:
-            closure (Callable, optional): A closure that reevaluates the model and returns the loss.
-        """
-        loss = _closure_loss(closure)
-        with no_grad():
-            for group in self.param_groups:
-                beta1, beta2 = group["betas"]
-                amsgrad = group["amsgrad"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self._init_state(p, amsgrad)
-                    adam_step_(p, p.grad, state["exp_avg"], state["exp_avg_sq"],
-                               state["max_exp_avg_sq"] if amsgrad else None, state["step"], lr=group["lr"],
-                               beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                               decoupled=group["decoupled_weight_decay"], maximize=group["maximize"])
-        return loss
+    def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        beta1, beta2 = group["betas"]
+        amsgrad = group["amsgrad"]
+        state = self._init_state(p, amsgrad)
+        adam_step_(p, p.grad, state["exp_avg"], state["exp_avg_sq"],
+                   state["max_exp_avg_sq"] if amsgrad else None, state["step"], lr=group["lr"],
+                   beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                   decoupled=group["decoupled_weight_decay"], maximize=group["maximize"])
 
 
 class AdamW(Adam):

@@ -9,6 +9,7 @@ from copy import deepcopy
 from itertools import chain
 from typing import Any
 
+from ..autograd.grad_mode import no_grad
 from ..tensor.tensor import Tensor
 
 __all__ = ["Optimizer", "required"]
@@ -215,9 +216,32 @@ class Optimizer:
         self.param_groups = [update_group(g, ng) for g, ng in zip(groups, saved_groups, strict=True)]
         self.state = state
 
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:
-        r"""Perform a single optimization step to update the parameters."""
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Perform a single optimization step.
+
+        Args:
+            closure (Callable, optional): A closure that reevaluates the model and returns the loss.
+        """
+        loss = _closure_loss(closure)
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, group)
+        return loss
+
+    def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        """Update parameter ``p`` (which has a gradient) with ``group``'s hyperparameters, under no_grad.
+
+        Each built-in optimizer implements this; a subclass may override :meth:`step` instead, as in PyTorch.
+        """
         raise NotImplementedError
+
+
+def _descent_grad(p: Tensor, group: dict[str, Any]) -> Tensor:
+    """``p``'s gradient negated for ``maximize`` and with the L2 ``weight_decay`` term added, as the update uses it."""
+    grad = -p.grad if group["maximize"] else p.grad
+    return grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] != 0 else grad
 
 
 def _closure_loss(closure: Callable[[], Any] | None) -> Any:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from ..autograd.grad_mode import no_grad
 from ..tensor.creation import tensor, zeros_like
 from ..tensor.dtypes import float32
 from ..tensor.tensor import Tensor
-from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
+from .optimizer import Optimizer, _check_unsupported, _descent_grad, check_non_negative
 
 __all__ = ["RMSprop"]
 
@@ -73,37 +72,23 @@ class RMSprop(Optimizer):
                 state["grad_avg"] = zeros_like(p)
         return state
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform a single optimization step.
-
-        Args:
-            closure (Callable, optional): A closure that reevaluates the model and returns the loss.
-        """
-        loss = _closure_loss(closure)
-        with no_grad():
-            for group in self.param_groups:
-                lr, alpha, momentum = group["lr"], group["alpha"], group["momentum"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self._init_state(p, group)
-                    grad = -p.grad if group["maximize"] else p.grad
-                    square_avg = state["square_avg"]
-                    state["step"].add_(1)
-                    if group["weight_decay"] != 0:
-                        grad = grad.add(p, alpha=group["weight_decay"])
-                    square_avg.mul_(alpha).add_(grad * grad, alpha=1 - alpha)
-                    if group["centered"]:
-                        grad_avg = state["grad_avg"]
-                        grad_avg.lerp_(grad, 1 - alpha)
-                        avg = square_avg.sub(grad_avg * grad_avg).sqrt_()
-                    else:
-                        avg = square_avg.sqrt()
-                    avg = avg.add_(group["eps"])
-                    if momentum > 0:
-                        buf = state["momentum_buffer"]
-                        buf.mul_(momentum).add_(grad / avg)
-                        p.add_(buf, alpha=-lr)
-                    else:
-                        p.add_(grad / avg, alpha=-lr)
-        return loss
+    def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        lr, alpha, momentum = group["lr"], group["alpha"], group["momentum"]
+        state = self._init_state(p, group)
+        grad = _descent_grad(p, group)
+        square_avg = state["square_avg"]
+        state["step"].add_(1)
+        square_avg.mul_(alpha).add_(grad * grad, alpha=1 - alpha)
+        if group["centered"]:
+            grad_avg = state["grad_avg"]
+            grad_avg.lerp_(grad, 1 - alpha)
+            avg = square_avg.sub(grad_avg * grad_avg).sqrt_()
+        else:
+            avg = square_avg.sqrt()
+        avg = avg.add_(group["eps"])
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf.mul_(momentum).add_(grad / avg)
+            p.add_(buf, alpha=-lr)
+        else:
+            p.add_(grad / avg, alpha=-lr)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from ..autograd.grad_mode import no_grad
 from ..tensor.tensor import Tensor
-from .optimizer import Optimizer, _check_unsupported, _closure_loss, check_non_negative
+from .optimizer import Optimizer, _check_unsupported, _descent_grad, check_non_negative
 from .update_kernels import sgd_momentum_step_
 
 __all__ = ["SGD"]
@@ -62,31 +61,17 @@ class SGD(Optimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
 
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:
-        """Perform a single optimization step.
-
-        Args:
-            closure (Callable, optional): A closure that reevaluates the model and returns the loss.
-        """
-        loss = _closure_loss(closure)
-        with no_grad():
-            for group in self.param_groups:
-                momentum = group["momentum"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    buf = self.state[p].get("momentum_buffer") if momentum != 0 else None
-                    if buf is not None:
-                        sgd_momentum_step_(p, p.grad, buf, lr=group["lr"], momentum=momentum,
-                                           dampening=group["dampening"], weight_decay=group["weight_decay"],
-                                           nesterov=group["nesterov"], maximize=group["maximize"])
-                        continue
-                    grad = -p.grad if group["maximize"] else p.grad
-                    if group["weight_decay"] != 0:
-                        grad = grad.add(p, alpha=group["weight_decay"])
-                    if momentum != 0:
-                        # The first step starts the buffer as a copy of the gradient (no dampening).
-                        self.state[p]["momentum_buffer"] = buf = grad.clone().detach()
-                        grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
-                    p.add_(grad, alpha=-group["lr"])
-        return loss
+    def _update(self, p: Tensor, group: dict[str, Any]) -> None:
+        momentum = group["momentum"]
+        buf = self.state[p].get("momentum_buffer") if momentum != 0 else None
+        if buf is not None:
+            sgd_momentum_step_(p, p.grad, buf, lr=group["lr"], momentum=momentum,
+                               dampening=group["dampening"], weight_decay=group["weight_decay"],
+                               nesterov=group["nesterov"], maximize=group["maximize"])
+            return
+        grad = _descent_grad(p, group)
+        if momentum != 0:
+            # The first step starts the buffer as a copy of the gradient (no dampening).
+            self.state[p]["momentum_buffer"] = buf = grad.clone().detach()
+            grad = grad.add(buf, alpha=momentum) if group["nesterov"] else buf
+        p.add_(grad, alpha=-group["lr"])
