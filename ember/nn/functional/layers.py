@@ -113,7 +113,17 @@ def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None, bia
     _floating_only(input, "GroupNormKernelImpl")
     grouped = input.reshape(n, num_groups, -1)
     out, _, _ = _normalize(grouped, (2,), eps)
-    out = out.reshape(input.shape)
+    return _channel_affine(input, out.reshape(input.shape), weight, bias)
+
+
+def _normalize_with(input: Tensor, mean: Tensor, var: Tensor, eps: float) -> Tensor:
+    """``input`` normalised per channel (dim 1) with the given per-channel statistics."""
+    shape = _channel_shape(input)
+    return (input - mean.reshape(shape)) * ember.rsqrt(var.reshape(shape) + eps)
+
+
+def _channel_affine(input: Tensor, out: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """``out * weight + bias`` with per-channel (dim 1 of ``input``) weight and bias, each optional."""
     if weight is not None:
         out = out * weight.reshape(_channel_shape(input))
     return out if bias is None else out + bias.reshape(_channel_shape(input))
@@ -138,11 +148,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("running_mean and running_var must be defined in evaluation mode")
-        shape = _channel_shape(input)
-        out = (input - running_mean.reshape(shape)) * ember.rsqrt(running_var.reshape(shape) + eps)
-    if weight is not None:
-        out = out * weight.reshape(_channel_shape(input))
-    return out if bias is None else out + bias.reshape(_channel_shape(input))
+        out = _normalize_with(input, running_mean, running_var, eps)
+    return _channel_affine(input, out, weight, bias)
 
 
 def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var: Tensor | None = None,
@@ -164,11 +171,8 @@ def instance_norm(input: Tensor, running_mean: Tensor | None = None, running_var
     else:
         if running_mean is None or running_var is None:
             raise RuntimeError("Expected running_mean and running_var to be defined when use_input_stats is false")
-        shape = _channel_shape(input)
-        out = (input - running_mean.reshape(shape)) * ember.rsqrt(running_var.reshape(shape) + eps)
-    if weight is not None:
-        out = out * weight.reshape(_channel_shape(input))
-    return out if bias is None else out + bias.reshape(_channel_shape(input))
+        out = _normalize_with(input, running_mean, running_var, eps)
+    return _channel_affine(input, out, weight, bias)
 
 
 def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0) -> Tensor:
