@@ -106,14 +106,19 @@ def _check_geometry(stride: tuple, padding, dilation: tuple) -> None:
         raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
 
 
+def _as_batched(nd: int, input: Tensor, name: str) -> tuple[Tensor, bool]:
+    """``input`` with a batch dim (added to an unbatched one), and whether it had one."""
+    if input.dim() == nd + 2:
+        return input, True
+    if input.dim() != nd + 1:
+        raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, but got "
+                           f"input of size: {list(input.shape)}")
+    return input.unsqueeze(0), False
+
+
 def _conv(nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding, dilation,
           groups: int) -> Tensor:
-    batched = input.dim() == nd + 2
-    if not batched:
-        if input.dim() != nd + 1:
-            raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to conv{nd}d, but got "
-                               f"input of size: {list(input.shape)}")
-        input = input.unsqueeze(0)
+    input, batched = _as_batched(nd, input, f"conv{nd}d")
     stride, dilation = _tuple(stride, nd, "stride"), _tuple(dilation, nd, "dilation")
     kernel = tuple(weight.shape[2:])
     if isinstance(padding, str):
@@ -170,12 +175,7 @@ def conv3d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, 
 
 def _conv_transpose(nd: int, input: Tensor, weight: Tensor, bias: Tensor | None, stride, padding,
                     output_padding, groups: int, dilation) -> Tensor:
-    batched = input.dim() == nd + 2
-    if not batched:
-        if input.dim() != nd + 1:
-            raise RuntimeError(f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to "
-                               f"conv_transpose{nd}d, but got input of size: {list(input.shape)}")
-        input = input.unsqueeze(0)
+    input, batched = _as_batched(nd, input, f"conv_transpose{nd}d")
     stride, padding = _tuple(stride, nd, "stride"), _tuple(padding, nd, "padding")
     output_padding, dilation = _tuple(output_padding, nd, "output_padding"), _tuple(dilation, nd, "dilation")
     for op, s, d in zip(output_padding, stride, dilation, strict=True):
