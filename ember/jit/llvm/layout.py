@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...tensor.ops.indexing import FULL_SLICE
+from ...tensor.ops.views import chunk_strides
 from ...tensor.registry import OPS, VIEW
 from ...tensor.shape_rules import wrap_dim, wrap_dims
 from ..ir import Node
 from .codegen import unsupported
 
-__all__ = ["Layout", "VIEW_OPS", "contiguous_strides", "is_contiguous", "view_layout", "view_strides"]
+__all__ = ["Layout", "VIEW_OPS", "contiguous_strides", "is_contiguous", "view_layout"]
 
 
 @dataclass(frozen=True)
@@ -49,37 +50,13 @@ def is_contiguous(layout: Layout) -> bool:
 def _view(base: Layout, node: Node, shape: tuple) -> tuple:
     if is_contiguous(base):
         return contiguous_strides(shape), base.offset
-    strides = view_strides(tuple(base.shape), tuple(base.strides), tuple(shape))
+    strides = chunk_strides(tuple(base.shape), tuple(base.strides), tuple(shape))
     if strides is None:
         raise unsupported(node.op, "a view of a non-contiguous tensor whose strides are not provably a view for "
                                    "every value of the symbols")
     return strides, base.offset
 
 
-def view_strides(shape: tuple, strides: tuple, size: tuple) -> tuple | None:
-    """Strides showing ``shape``/``strides`` as ``size`` without a copy, or None: ATen's ``computeStride``
-    over expressions. Base dims are grouped into chunks contiguous with one another; each chunk takes the view
-    dims whose product equals its element count as polynomials, so the result holds for every binding. (A
-    chunk boundary or product that is equal only for some values of the symbols gives None: conservative.)"""
-    if not shape:
-        return (1,) * len(size)
-    new = [0] * len(size)
-    view_d = len(size) - 1
-    chunk_base = strides[-1]
-    tensor_numel = view_numel = 1
-    for d in range(len(shape) - 1, -1, -1):
-        tensor_numel = tensor_numel * shape[d]
-        if d == 0 or (shape[d - 1] != 1 and strides[d - 1] != tensor_numel * chunk_base):
-            while view_d >= 0 and (view_numel != tensor_numel or size[view_d] == 1):
-                new[view_d] = view_numel * chunk_base
-                view_numel = view_numel * size[view_d]
-                view_d -= 1
-            if view_numel != tensor_numel:
-                return None
-            if d > 0:
-                chunk_base = strides[d - 1]
-                tensor_numel = view_numel = 1
-    return tuple(new) if view_d == -1 else None
 
 
 def _permute(base: Layout, node: Node, shape: tuple) -> tuple:

@@ -81,25 +81,32 @@ def infer_size(size: tuple, total: int) -> tuple:
 
 
 def _view_strides(shape: tuple, stride: tuple, size: tuple, total: int) -> tuple | None:
-    """Strides that show ``shape``/``stride`` as ``size`` without copying, or None (ATen's ``computeStride``).
+    """Strides that show ``shape``/``stride`` as ``size`` without copying, or None (ATen's ``computeStride``)."""
+    if total == 0 and shape:
+        return stride if shape == size else contiguous_strides(size)
+    return chunk_strides(shape, stride, size)
+
+
+def chunk_strides(shape: tuple, stride: tuple, size: tuple) -> tuple | None:
+    """The strides of ``size`` over memory laid out as ``shape``/``stride`` (no zero-size dims), or None.
 
     The base's dims are grouped into chunks that are contiguous with one another; a view is possible when
-    every new dim lies inside one chunk.
+    every new dim lies inside one chunk. Only ``*``, ``==`` and ``!=`` are used, so the JIT's symbolic sizes
+    work too: there, products must be equal as polynomials, which holds for every value of the symbols.
     """
     if not shape:
         return (1,) * len(size)
-    if total == 0:
-        return stride if shape == size else contiguous_strides(size)
     new = [0] * len(size)
     view_d = len(size) - 1
     chunk_base = stride[-1]
     tensor_numel = view_numel = 1
     for d in range(len(shape) - 1, -1, -1):
-        tensor_numel *= shape[d]
+        tensor_numel = tensor_numel * shape[d]
         if d == 0 or (shape[d - 1] != 1 and stride[d - 1] != tensor_numel * chunk_base):
-            while view_d >= 0 and (view_numel < tensor_numel or size[view_d] == 1):
+            # Products only grow, so running past the chunk's count ends in the mismatch below.
+            while view_d >= 0 and (view_numel != tensor_numel or size[view_d] == 1):
                 new[view_d] = view_numel * chunk_base
-                view_numel *= size[view_d]
+                view_numel = view_numel * size[view_d]
                 view_d -= 1
             if view_numel != tensor_numel:
                 return None
