@@ -91,12 +91,12 @@ class TracedModule:
         """Run the graph on ``args`` (structured as the example inputs) and return the results likewise."""
         leaves, spec = flatten(args)
         self._check_inputs(leaves, spec)
-        bindings = bind_symbols(self.graph, leaves)
-        with no_grad():
-            if self._compiled is not None:
-                outputs = self._compiled(leaves)
-            else:
-                outputs = run_graph(self.graph, leaves, self.params, bindings)
+        if self._compiled is not None:
+            # The compiled graph binds (and checks) the symbols once per input signature itself.
+            outputs = self._compiled(leaves)
+        else:
+            with no_grad():
+                outputs = run_graph(self.graph, leaves, self.params, bind_symbols(self.graph, leaves))
         return unflatten(self._out_spec, outputs)
 
     __call__ = forward
