@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import ember
+from tests.nn.layer_check import load_torch_state
 from tests.oracle import DTYPES, assert_close, from_torch, torch
 
 FLOATS = [ember.float32, ember.float64]
@@ -21,8 +22,7 @@ def loaded(build: Callable, dtype: ember.dtype = ember.float32, seed: int = 0):
     torch.manual_seed(seed)
     tm = build(torch).to(DTYPES[dtype]).eval()
     em = build(ember).to(dtype).eval()
-    em.load_state_dict({k: from_torch(v) for k, v in tm.state_dict().items()}, strict=True)
-    return em, tm
+    return load_torch_state(em, tm), tm
 
 
 def leaf(shape: tuple, dtype: ember.dtype, seed: int):
