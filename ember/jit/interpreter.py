@@ -50,6 +50,10 @@ def bind_symbols(graph: Graph, inputs: Sequence[Tensor], names: Sequence[str] | 
                         "the dim in dynamic_dims)") if declared < 2 else ""
                 raise RuntimeError(f"input '{name}' must have shape {format_shape(value.shape)}, got "
                                    f"{list(tensor.shape)} (dim {dim} is static: {declared}){hint}")
+    for guard in graph.guards:
+        if guard.evaluate(bindings) < 0:
+            raise RuntimeError(f"the graph was traced assuming {guard} >= 0 (a comparison of sizes in the traced "
+                               f"code), which does not hold for {bindings}; trace with sizes like these")
     return bindings
 
 

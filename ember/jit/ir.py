@@ -110,6 +110,26 @@ class Graph:
         self.outputs: list[Value] = []
         # Each symbol's value at trace time (a hint for shape rules and passes) and its allowed range.
         self.symbols: dict[str, dict[str, int | None]] = {}
+        # Conditions ``expr >= 0`` the trace assumed beyond the symbols' ranges (see :meth:`assume`).
+        self.guards: list[SymExpr] = []
+
+    def assume(self, condition: SymExpr) -> None:
+        """Record that the graph is right only where ``condition >= 0`` (a comparison of sizes decided while
+        tracing). A condition on one symbol, linear in it, narrows that symbol's range; others are kept in
+        :attr:`guards`. Calls check both, so sizes the trace did not cover raise instead of computing garbage."""
+        names = condition.symbols()
+        linear = len(names) == 1 and all(m == () or m == ((next(iter(names)), 1),) for m, _ in condition.terms)
+        if linear and next(iter(names)) in self.symbols:
+            (name,) = names
+            slope = dict(condition.terms)[((name, 1),)]
+            known = self.symbols[name]
+            if slope > 0:  # slope*S + c >= 0  <=>  S >= ceil(-c / slope)
+                known["min"] = max(known.get("min") or 0, -(condition.const_value // slope))
+            else:  # S <= floor(c / -slope)
+                high = condition.const_value // -slope
+                known["max"] = high if known.get("max") is None else min(known["max"], high)
+        elif condition not in self.guards:
+            self.guards.append(condition)
 
     # -- building ---------------------------------------------------------------------------------------
     def add_input(self, name: str, dtype: dtypes.dtype, shape: tuple) -> Value:
@@ -186,6 +206,7 @@ class Graph:
             lines.append(f"{indent}  {self.format_node(node, names)}")
             for body in (v for v in node.attrs.values() if isinstance(v, Graph)):
                 lines.extend(body._lines(indent + "    "))
+        lines.extend(f"{indent}  assume {g} >= 0" for g in self.guards)
         lines.append(f"{indent}  return " + ", ".join(names[v] for v in self.outputs))
         return lines
 

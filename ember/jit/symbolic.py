@@ -18,7 +18,9 @@ import sys
 from collections.abc import Mapping
 from typing import Union
 
-__all__ = ["SymExpr", "SymInt", "as_expr", "free_symbols", "sym"]
+from ..tensor.tensor import guard_hooks
+
+__all__ = ["SymExpr", "SymInt", "as_expr", "free_symbols", "guard_hooks", "sym"]
 
 # A monomial is a sorted tuple of (atom, power); an atom is a str (a symbol) or a _Div/_Mod node.
 _Monomial = tuple
@@ -334,6 +336,37 @@ class SymInt(int):
 
     def __ne__(self, other: object) -> bool:
         return int.__ne__(self, other)
+
+    # Orderings decide with the example's value, and tell the guard hooks what must stay true for the decision to
+    # hold at other sizes (x[:2] clamps its end with min(2, N): the graph is only right while N >= 2). Equality is
+    # not guarded: broadcasting asks ``size == 1`` everywhere, and a batch of 1 must not be refused for it.
+    def _ordered(self, other, op: str):
+        if isinstance(other, bool) or not isinstance(other, int):
+            return NotImplemented
+        a, b = int(self), int(other)
+        result = {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+        if guard_hooks:
+            diff = self.expr - as_expr(other)
+            # The condition that keeps ``result``, as ``expr >= 0``.
+            condition = {("<", True): -diff - 1, ("<", False): diff, ("<=", True): -diff, ("<=", False): diff - 1,
+                         (">", True): diff - 1, (">", False): -diff, (">=", True): diff, (">=", False): -diff - 1}
+            condition = condition[op, result]
+            if not condition.is_const:
+                for hook in guard_hooks:
+                    hook(condition)
+        return result
+
+    def __lt__(self, other):
+        return self._ordered(other, "<")
+
+    def __le__(self, other):
+        return self._ordered(other, "<=")
+
+    def __gt__(self, other):
+        return self._ordered(other, ">")
+
+    def __ge__(self, other):
+        return self._ordered(other, ">=")
 
     def _combine(self, other, value_op, expr_op, reverse: bool = False):
         if isinstance(other, bool) or not isinstance(other, int):

@@ -20,7 +20,7 @@ from ..tensor.dispatch import add_dispatch_hook
 from ..tensor.registry import INPLACE, VIEW, Meta, OpDef
 from ..tensor.tensor import Tensor, escape_hooks
 from .ir import INPUT, PARAM, Graph, Value
-from .symbolic import SymExpr, SymInt, free_symbols
+from .symbolic import SymExpr, SymInt, free_symbols, guard_hooks
 
 __all__ = ["TracingError", "Tracer", "is_ember_code", "symbolic_tensor", "to_ir", "user_location"]
 
@@ -169,6 +169,12 @@ class Tracer:
                                        "torch.where(mask, x, 0) instead of x[mask]")
                 t._shape = tuple(m.shape)
         if op.kind == INPLACE:
+            if op.writes != (0,):
+                # A graph node has one result per output; an op that also updates state beside its first operand
+                # (an optimizer step's moments) has no SSA form, and replaying it would read stale state.
+                raise TracingError(f"'{op.name}' at {user_location()} updates several tensors in place (operands "
+                                   f"{list(op.writes)}); a traced graph cannot express that. Trace the model's "
+                                   "forward, not the optimizer step")
             self._write_in_place(op, operands[0])
         node = self.graph.add_node(op.name, ir_operands, ir_attrs, [(t.dtype, to_ir(tuple(t._shape))) for t in outs])
         # A result is variable when an operand is, or when a size it is made with is dynamic (zeros(x.shape[0])).
@@ -227,6 +233,7 @@ class Tracer:
         Tracer._active = self
         self._handles.append(add_dispatch_hook(self.on_dispatch))
         escape_hooks.append(self.on_escape)
+        guard_hooks.append(self.graph.assume)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -234,6 +241,7 @@ class Tracer:
             handle.remove()
         self._handles.clear()
         escape_hooks.remove(self.on_escape)
+        guard_hooks.remove(self.graph.assume)
         Tracer._active = None
 
 

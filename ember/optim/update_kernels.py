@@ -123,7 +123,7 @@ def _adam_kernel(param: np.ndarray, grad: np.ndarray, exp_avg: np.ndarray, exp_a
     _write_back(pairs, (param, exp_avg, exp_avg_sq, max_exp_avg_sq))
 
 
-ADAM_STEP_ = defop("adam_step_", _adam_meta, cpu=quiet(_adam_kernel), kind=INPLACE,
+ADAM_STEP_ = defop("adam_step_", _adam_meta, cpu=quiet(_adam_kernel), kind=INPLACE, writes=(0, 2, 3, 4, 5),
                    doc="One Adam/AdamW update of a parameter and its moments, torch's single-tensor formula.")
 
 
@@ -153,7 +153,7 @@ def _sgd_kernel(param: np.ndarray, grad: np.ndarray, buf: np.ndarray, *, lr: flo
     _write_back(pairs, (param, buf))
 
 
-SGD_MOMENTUM_STEP_ = defop("sgd_momentum_step_", _param_meta, cpu=quiet(_sgd_kernel), kind=INPLACE,
+SGD_MOMENTUM_STEP_ = defop("sgd_momentum_step_", _param_meta, cpu=quiet(_sgd_kernel), kind=INPLACE, writes=(0, 2),
                            doc="One SGD update with an existing momentum buffer, torch's single-tensor formula.")
 
 

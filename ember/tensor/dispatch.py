@@ -14,7 +14,7 @@ from ..backends import Backend, get_backend
 from .devices import as_device, device
 from .registry import INPLACE, VIEW, Meta, OpDef
 from .storage import Storage
-from .tensor import Tensor
+from .tensor import Tensor, guard_hooks
 
 _new = object.__new__
 DispatchHook = Callable[[OpDef, tuple, dict, Any], None]
@@ -140,7 +140,15 @@ def dispatch(op: OpDef, *operands: Any, device: device | str | None = None, **at
             f"{op.name}: cannot write to a tensor whose memory is a read-only NumPy array (from_numpy of a "
             "non-writeable array); clone() it first"
         )
-    result = kernel(*arrays, **attrs)
+    if guard_hooks:  # tracing: the kernel's own size tests (linspace's steps <= 1) decide nothing in the graph
+        paused = guard_hooks[:]
+        guard_hooks.clear()
+        try:
+            result = kernel(*arrays, **attrs)
+        finally:
+            guard_hooks[:] = paused
+    else:
+        result = kernel(*arrays, **attrs)
     if op.kind == INPLACE:
         out = operands[0]
         out._storage.version += 1

@@ -61,6 +61,8 @@ class OpDef:
     saves: tuple = ()
     lowerings: dict[str, Callable[..., Any]] = field(default_factory=dict)
     doc: str = ""
+    # In-place ops: the positions of the operands they write (the first, unless the op updates state beside it).
+    writes: tuple[int, ...] = (0,)
 
     def __repr__(self) -> str:
         return f"OpDef({self.name!r}, kind={self.kind!r})"
@@ -77,8 +79,10 @@ def defop(
     kind: str = COMPUTE,
     view: Callable[..., tuple[tuple, tuple, int]] | None = None,
     doc: str = "",
+    writes: tuple[int, ...] = (0,),
 ) -> OpDef:
-    """Define and register a primitive op. ``cpu`` is its NumPy kernel; view ops give ``view`` instead."""
+    """Define and register a primitive op. ``cpu`` is its NumPy kernel; view ops give ``view`` instead; an
+    in-place op that writes more than its first operand lists their positions in ``writes``."""
     if name in OPS:
         raise ValueError(f"op {name!r} is defined twice")
     if kind == VIEW:
@@ -88,7 +92,7 @@ def defop(
             infer = _infer_from_view(view)
     if kind != VIEW and cpu is None:
         raise ValueError(f"op {name!r} needs a CPU kernel")
-    op = OpDef(name=name, infer=infer, kind=kind, view=view, doc=doc)
+    op = OpDef(name=name, infer=infer, kind=kind, view=view, doc=doc, writes=writes)
     if cpu is not None:
         op.kernels["cpu"] = cpu
     OPS[name] = op

@@ -19,6 +19,9 @@ from .storage import Storage
 # count follows one of its sizes (len, unbind, split), and as hook(None, what) when random numbers are drawn or
 # ember.tensor() is given a symbolic size. The tracer refuses these inside a trace; eager code pays one list test.
 escape_hooks: list = []
+# Called as hook(condition) with each ``condition >= 0`` a comparison of symbolic sizes (the tracer's SymInt)
+# assumed; dispatch silences them while a kernel runs, whose own size tests decide nothing about the graph.
+guard_hooks: list = []
 
 
 def notify_escape(tensor: Tensor | None, what: str) -> None:

@@ -116,7 +116,22 @@ def test_the_verifier_checks_fused_bodies():
 
 
 def test_errors_after_a_fused_node_name_the_failing_node():
-    tm = ember.jit.trace(lambda x: ((x * 2).exp() + 1)[2], ember.randn(4, 3))
-    assert ops(tm.graph) == [FUSED, "basic_index"]
-    with pytest.raises(IndexError, match=r"in graph node: %1 = basic_index\(%0, spec=\(2,\)\) : f32\[3\]$"):
+    tm = ember.jit.trace(lambda x, i: ((x * 2).exp() + 1).index_select(0, i), (ember.randn(4, 3), ember.tensor([1])),
+                         dynamic_dims={0: {0: "N"}, 1: {}}, backend="interpreter")
+    assert ops(tm.graph) == [FUSED, "index_select"]
+    with pytest.raises(IndexError, match=r"in graph node: %1 = index_select\(%0, %i, dim=0\) : f32\[1,3\]$"):
+        tm(ember.randn(2, 3), ember.tensor([2]))
+
+
+def test_a_size_comparison_the_trace_decided_is_checked_on_every_call():
+    tm = ember.jit.trace(lambda x: ((x * 2).exp() + 1)[2], ember.randn(4, 3))  # x[2] needs N >= 3
+    assert tm.graph.symbols["N"]["min"] == 3
+    assert tm(ember.randn(3, 3)).shape == (3,)
+    with pytest.raises(RuntimeError, match=r"input 'x' dim 0 \(N\) must lie in \[3, inf\], got 2"):
+        tm(ember.randn(2, 3))
+    tm = ember.jit.trace(lambda x: x[: x.shape[0] // 2 + 2], ember.randn(4, 3))  # needs N//2 + 2 <= N
+    assert "assume N-(N//2)-2 >= 0" in str(tm.graph)
+    assert tm(ember.randn(5, 3)).shape == (4, 3)
+    assert tm(ember.randn(3, 3)).shape == (3, 3)
+    with pytest.raises(RuntimeError, match=r"traced assuming N-\(N//2\)-2 >= 0"):
         tm(ember.randn(2, 3))

@@ -195,6 +195,19 @@ def test_writes_into_inputs_and_buffers(x):
     _refused(Normalised(), x, r"writes in place into the parameter or buffer 'norm\.[a-z_]+'.* use eval\(\)")
 
 
+def test_an_optimizer_step_updating_its_state_in_place(x):
+    from ember.optim.update_kernels import sgd_momentum_step_
+
+    def step(x):
+        param, buffer = x * 1, x * 0.5
+        options = dict(lr=0.1, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False)
+        sgd_momentum_step_(param, x, buffer, **options)
+        return param + buffer
+
+    _refused(step, x, line_offset=3,
+             match=r"'sgd_momentum_step_' at .* updates several tensors in place \(operands \[0, 2\]\)")
+
+
 def test_a_dynamic_size_tensor_made_without_an_op(x):
     def forward(x):
         # A tensor object built around new memory with x's (symbolic) shape, as a device transfer would.

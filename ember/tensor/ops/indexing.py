@@ -72,7 +72,8 @@ def _basic_index_view(base: Tensor, spec: tuple) -> tuple[tuple, tuple, int]:
             start, stop, step = item
             start = _clamp_bound(start, size, 0)
             stop = _clamp_bound(stop, size, size)
-            length = (stop - start + step - 1) // step if stop > start else 0
+            # (>= rather than >: the same length, and a traced size assumes only stop >= start, not stop > start)
+            length = (stop - start + step - 1) // step if stop >= start else 0
             out_shape.append(length)
             out_stride.append(stride[dim] * step)
             offset += start * stride[dim]
@@ -86,7 +87,8 @@ def _clamp_bound(bound: int | None, size: int, default: int) -> int:
         return default
     if bound < 0:
         bound += size
-        return bound if bound > 0 else 0
+        # (>= rather than >: the same value, and a traced size then only assumes what the result needs, size >= -bound)
+        return bound if bound >= 0 else 0
     # A bound equal to the size is kept rather than the size: the same int, but a symbolic bound (x[:, :n]) then
     # keeps its own expression in a trace.
     return bound if bound <= size else size

@@ -211,7 +211,7 @@ def _check_fill(value: Number, dtype: dtypes.dtype) -> None:
 
 
 def _check_bounds(start: Number, end: Number, steps: int, dtype: dtypes.dtype) -> None:
-    if steps > 1:
+    if int(steps) > 1:  # int(): a check only, so a traced symbolic count need not assume steps > 1
         checked_scalar(start, dtype)
         checked_scalar(end, dtype)
 

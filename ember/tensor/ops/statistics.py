@@ -195,7 +195,8 @@ def _correction(fn: str, input: Tensor, dim: DimArg, unbiased: bool | None, corr
     elif isinstance(correction, Tensor):
         correction = correction.item()
     dims = reduction_dims(dim, input.dim())
-    if reduction_count(input._shape, dims) - correction <= 0:
+    # int(): only a warning hangs on this, so a trace need not assume anything about a symbolic count.
+    if int(reduction_count(input._shape, dims)) - correction <= 0:
         warnings.warn(
             f"{fn}(): degrees of freedom is <= 0. Correction should be strictly less than the reduction factor "
             "(input numel divided by output numel).",
