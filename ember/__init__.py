@@ -56,3 +56,18 @@ def is_tensor(obj: object) -> bool:
 def numel(input: Tensor) -> int:
     """The number of elements of ``input``."""
     return input.numel()
+
+
+def set_num_threads(count: int) -> None:
+    """Use up to ``count`` threads in each large compiled kernel (``torch.set_num_threads``); results do not
+    depend on it. Raises RuntimeError when ``count`` is not a positive int, as torch does."""
+    from ember_runtime.cpu import threadpool
+
+    threadpool.set_num_threads(count)
+
+
+def get_num_threads() -> int:
+    """The number of threads large compiled kernels use (default: the usable CPUs, or ``OMP_NUM_THREADS``)."""
+    from ember_runtime.cpu import threadpool
+
+    return threadpool.get_num_threads()

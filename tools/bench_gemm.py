@@ -1,28 +1,26 @@
-"""Single-threaded fp32 GEMM throughput: ember's LLVM kernel against ``torch.matmul`` (issue 6).
+"""fp32 GEMM throughput: the kernel library's ``ember_rt_sgemm`` against ``torch.matmul`` (issue 6).
 
-Prints a Markdown table of GFLOP/s at square sizes 256, 512, 1024 and 2048, with ember / torch. Both run on
-one thread (``torch.set_num_threads(1)``; ember's kernel is single-threaded until the worker pool lands), on
-the same float32 inputs, best of repeats timed alternately; each row also checks ember's result against torch's.
+Prints a Markdown table of GFLOP/s at square sizes 256, 512, 1024 and 2048, with ember / torch. Both run on the
+same number of threads (``--threads``, default 1: ``torch.set_num_threads`` and ember's worker pool), on the same
+float32 inputs, best of repeats timed alternately; each row also checks ember's result against torch's.
 
-Usage: ``python tools/bench_gemm.py [--quick] [--trans-b] [--vector-bits 256|512]``
+Usage: ``python tools/bench_gemm.py [--quick] [--trans-b] [--vector-bits 256|512] [--threads N]``
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-for _variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_variable] = "1"  # before torch loads its BLAS: the comparison is one thread against one
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tools/ runs without installing ember
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ember.jit.llvm.gemm_call import compile_sgemm  # noqa: E402
+from ember_runtime.cpu import threadpool  # noqa: E402
 
 
 def _best_seconds(first, second, budget: float) -> tuple[float, float]:
@@ -45,13 +43,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, short timing (a smoke test)")
     parser.add_argument("--trans-b", action="store_true", help="B stored [N, K] (the Linear weight layout)")
     parser.add_argument("--vector-bits", type=int, default=None, help="256 (AVX2) or 512 (AVX-512)")
+    parser.add_argument("--threads", type=int, default=1, help="threads for both (default 1)")
     args = parser.parse_args()
     sizes, budget = ((64, 96), 0.02) if args.quick else ((256, 512, 1024, 2048), 2.0)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
+    threadpool.set_num_threads(args.threads)
     gemm = compile_sgemm(trans_b=args.trans_b, vector_bits=args.vector_bits)
     rng = np.random.default_rng(0)
-    print(f"sgemm, 1 thread, {gemm.config.vector_bits}-bit vectors, tile {gemm.config.mr}x{gemm.config.nr}, "
-          f"trans_b={args.trans_b}")
+    print(f"sgemm, {args.threads} thread(s), {gemm.config.vector_bits}-bit vectors, tile "
+          f"{gemm.config.mr}x{gemm.config.nr}, trans_b={args.trans_b}")
     print()
     print("| size | ember GFLOP/s | torch GFLOP/s | ember / torch | check |")
     print("|---|---|---|---|---|")

@@ -109,7 +109,8 @@ class Runtimes:
         return self.ember.from_numpy, traced
 
     def _interpreter(self, example: Any) -> tuple:
-        self.traced = self._ember_trace(example)
+        # the interpreter explicitly: ember.jit.trace compiles by default
+        self.traced = self._ember_trace(example, backend="interpreter")
         return self.ember.from_numpy, self.traced
 
     def _eager(self, example: Any) -> tuple:

@@ -8,6 +8,10 @@ The object code is cached on disk, keyed by the IR text, the target (triple, CPU
 version, so a second compile of the same IR on the same machine skips optimisation and code generation. Cache
 files are written atomically (temp file + ``os.replace``); a damaged or foreign cache entry is ignored and
 rebuilt, never trusted blindly: its header must name the same key.
+
+Modules may call code compiled once per process and registered with ``llvmlite.binding.add_symbol``: the worker
+pool (:mod:`.threadpool`, ``ember_parallel_for``) and the kernel library (:mod:`.kernels`, ``ember_rt_*``).
+``compile_module`` loads each one a module's IR names before linking the module, so they only ``declare`` them.
 """
 
 from __future__ import annotations
@@ -163,6 +167,14 @@ def compile_module(ir_text: str, *, use_cache: bool = True) -> CompiledModule:
     Raises:
         ValueError: the IR does not parse or verify; the message carries LLVM's diagnostic.
     """
+    if "ember_parallel_for" in ir_text:  # parallel kernels call the worker pool: load it before linking them
+        from . import threadpool
+
+        threadpool.ensure_pool()
+    from .kernels import DECLARES_LIBRARY, ensure_library
+
+    if DECLARES_LIBRARY.search(ir_text):  # a graph calling the kernel library: load it before linking the graph
+        ensure_library()
     target = host_target()
     digest = hashlib.sha256(f"{target.key()}\n{ir_text}".encode()).hexdigest()
     cache = _ObjectCache(digest, cache_dir() if use_cache else None)

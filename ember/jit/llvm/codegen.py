@@ -5,6 +5,23 @@ see their tensor operands as :class:`Operand`: a typed pointer to the operand's 
 strides in elements, as size expressions over the graph's symbols (:mod:`ember.jit.symbolic`), which
 :class:`SymEmitter` evaluates in IR from the i64 symbol values the kernel receives. A stride of 0 is a
 broadcast dim.
+
+Weights packed at compile time: a lowering whose operand is a weight (a parameter or constant of static shape,
+:func:`is_weight`) may ask for a re-laid-out copy of it with :meth:`KernelContext.prepacked`::
+
+    packed = ctx.prepacked(node.operands[1], nbytes, emit_pack, tag="sgemm_b_t")
+
+``emit_pack(builder, source, dest)`` emits the IR that writes the copy: ``source`` is the weight as an
+:class:`Operand` (contiguous), ``dest`` the 64-byte aligned destination of ``nbytes`` bytes. It runs once, in the
+graph's ``ember_prepare`` entry (:mod:`.lower`), which the caller calls after binding the weights and before the
+first graph call; the kernel gets ``packed``, the pointer to the copy in the packed region. Requests with the same
+weight and ``tag`` share one copy (a weight used twice is packed once), so a tag must name the layout fully
+(everything ``emit_pack`` depends on besides the weight). Snapshot semantics: compiled code computes with the
+weights as they were when ``ember_prepare`` last ran (as an ONNX Runtime session or a frozen TorchScript module
+computes with the weights it was built with); a caller that changes a weight must run ``ember_prepare`` again
+(ember's CompiledGraph does when a parameter's storage version moves). The GEMM is the example: linalg.py's
+``linear`` packs its weight with ``ember_rt_pack_b`` and calls ``ember_rt_sgemm`` with PREPACKED_B (conv.py
+packs its filters as A, PREPACKED_A).
 """
 
 from __future__ import annotations
@@ -15,13 +32,15 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
-from ...tensor import dtypes
-from ..ir import Node, Value
-from ..symbolic import SymExpr, _Div, _Mod, as_expr
-from .gemm_microkernel import counted_loop
+from ember_runtime.cpu.gemm_microkernel import counted_loop
+from ember_runtime.cpu.status import STATUS_ERRORS
 
-__all__ = ["ERRORS", "LOWERINGS", "SCRATCH", "KernelContext", "Operand", "SymEmitter", "count_loop", "llvm_type",
-           "lowering", "memory_type", "unsupported"]
+from ...tensor import dtypes
+from ..ir import CONST, PARAM, Node, Value
+from ..symbolic import SymExpr, _Div, _Mod, as_expr
+
+__all__ = ["ERRORS", "LOWERINGS", "SCRATCH", "KernelContext", "Operand", "PackRequest", "PackedRegion", "SymEmitter",
+           "count_loop", "is_weight", "llvm_type", "lowering", "memory_type", "unsupported"]
 
 I64 = ir.IntType(64)
 I8 = ir.IntType(8)
@@ -131,6 +150,46 @@ def count_loop(b: ir.IRBuilder, count: ir.Value, name: str = "i") -> Iterator[ir
         yield index
 
 
+def is_weight(value: Value | None) -> bool:
+    """Whether ``value`` is a parameter or constant of static shape (its packed copy has a constant size)."""
+    return value is not None and value.kind in (PARAM, CONST) and value.is_static
+
+
+EmitPack = Callable[[ir.IRBuilder, Operand, ir.Value], None]
+
+
+@dataclass(frozen=True)
+class PackRequest:
+    """One weight's packed copy: at ``offset`` bytes into the packed region, ``nbytes`` long, written by
+    ``emit_pack`` from ``value`` (see the module docstring)."""
+
+    value: Value
+    tag: str
+    offset: int
+    nbytes: int
+    emit_pack: EmitPack
+
+
+class PackedRegion:
+    """The packed copies a module's kernels asked for, laid end to end at 64-byte aligned offsets."""
+
+    ALIGNMENT = 64
+
+    def __init__(self):
+        self.requests: dict[tuple[Value, str], PackRequest] = {}
+        self.size = 0
+
+    def request(self, value: Value, nbytes: int, emit_pack: EmitPack, tag: str) -> PackRequest:
+        key = (value, tag)
+        found = self.requests.get(key)
+        if found is None:
+            found = self.requests[key] = PackRequest(value, tag, self.size, nbytes, emit_pack)
+            self.size += -(-max(nbytes, 1) // self.ALIGNMENT) * self.ALIGNMENT
+        elif found.nbytes != nbytes:
+            raise ValueError(f"two packed copies of {value} tagged {tag!r} differ in size: {found.nbytes} and {nbytes}")
+        return found
+
+
 class KernelContext:
     """One kernel function being built for one node: its builder, operands, outputs and symbol values.
 
@@ -142,14 +201,19 @@ class KernelContext:
         host_vector_bits: the widest vector the host has (kernels pick tile widths from it).
         scratch: the pointer to the kernel's scratch space when its op registered one in :data:`SCRATCH`.
         status: the pointer to the graph call's i64 status word (see :meth:`report`).
+        packed: the pointer to the graph's packed region (see :meth:`prepacked`).
+        region: the module's :class:`PackedRegion` (None: this kernel cannot ask for packed weights).
     """
 
     def __init__(self, node: Node, builder: ir.IRBuilder, sym: SymEmitter, tensors: dict[Value, Operand],
                  outputs: list[Operand], host_vector_bits: int, scratch: ir.Value | None = None,
-                 status: ir.Value | None = None):
+                 status: ir.Value | None = None, packed: ir.Value | None = None,
+                 region: PackedRegion | None = None):
         self.node = node
         self.scratch = scratch
         self.status = status
+        self.packed = packed
+        self.region = region
         self.builder = builder
         self.sym = sym
         self._tensors = tensors
@@ -164,11 +228,21 @@ class KernelContext:
         """Record error ``code`` (a key of :data:`ERRORS`) in the call's status word where ``failed`` (an i1) holds.
 
         A kernel cannot raise: it keeps its memory accesses in bounds, finishes, and the caller turns a non-zero
-        status into the Python exception, so bad data gives an error rather than a silently wrong answer.
+        status into the Python exception, so bad data gives an error rather than a silently wrong answer. The first
+        error a kernel reports is kept (a later check may fail only because of the first, as eager never reaches it).
         """
         b = self.builder
-        with b.if_then(failed, likely=False):
-            b.store(ir.Constant(I64, code), self.status)
+        with b.if_then(failed, likely=False):  # atomically, as the tasks of a parallel kernel may report at once
+            b.cmpxchg(self.status, ir.Constant(I64, 0), ir.Constant(I64, code), "monotonic", "monotonic")
+
+    def prepacked(self, value: Value, nbytes: int, emit_pack: EmitPack, tag: str) -> ir.Value | None:
+        """The pointer to the packed copy of the weight ``value`` (``nbytes`` bytes that ``emit_pack`` writes
+        once, in ``ember_prepare``; see the module docstring), or None when ``value`` is not a weight
+        (:func:`is_weight`) or this kernel has no packed region."""
+        if self.region is None or self.packed is None or not is_weight(value):
+            return None
+        request = self.region.request(value, nbytes, emit_pack, tag)
+        return self.builder.gep(self.packed, [ir.Constant(I64, request.offset)], inbounds=True, source_etype=I8)
 
     @property
     def module(self) -> ir.Module:
@@ -185,10 +259,9 @@ class KernelContext:
         return total
 
 
-# Status codes a kernel may report (KernelContext.report) -> the exception the graph call raises.
-ERRORS: dict[int, tuple[type[Exception], str]] = {
-    1: (IndexError, "index out of range in self"),
-}
+# Status codes a kernel may report (KernelContext.report) -> the exception the graph call raises; the table lives
+# in the runtime, which raises them for artifacts too.
+ERRORS = STATUS_ERRORS
 
 # op name -> lowering(ctx) that emits the node's kernel body; a missing op makes compilation raise.
 LOWERINGS: dict[str, Callable[[KernelContext], None]] = {}

@@ -1,29 +1,31 @@
 """``compile_graph(graph, params) -> CompiledGraph``: a traced graph as host machine code, called through ctypes.
 
-The parameters are bound once: their data pointers go into the pointer table as they are (a non-contiguous
-parameter is copied once, at compile time). The arena of intermediates is one 64-byte aligned buffer, grown
-to the largest size a call has needed and reused, so calls allocate only their outputs (which the caller
-keeps). Inputs that are not contiguous are copied before the call. A non-zero status from the machine code
-(a kernel met bad data, such as an index out of range) is raised as the eager op's exception. ctypes releases
-the GIL during the call; calls of one CompiledGraph from several threads take turns (they share the arena and
-the pointer table).
+Compiling lowers the graph to LLVM IR (:mod:`~ember.jit.llvm.lower`), describes its calling convention as an
+:class:`ember_runtime.cpu.Program` (the same description an artifact stores) and hands both, with the weights, to
+the runtime's :class:`~ember_runtime.cpu.Executor`, which ember and ``ember_runtime`` share: one definition of
+how a compiled graph is called. The weights (parameters then constants) are bound at compile time, and
+re-laid-out for the kernels once by the program's prepare entry. Parameters stay shared with the module, as
+``torch.jit.trace``'s are: a call first checks each parameter's storage and version counter, and when an in-place
+update (an optimizer step, ``load_state_dict``) or a new ``.data`` changed one, it re-binds the weights and re-runs
+the prepare entry before computing.
 
 A call costs a few microseconds of Python around the machine code: what depends only on the input shapes,
 strides and dtypes (the checks, the symbol values, the arena size, the output shapes) is worked out on the first
-call with them and kept (:class:`_Binding`), so later calls only write the data pointers and allocate outputs.
+call with them and kept, so later calls only pass the data pointers and allocate outputs. ctypes releases the GIL
+during the call, and concurrent calls from several threads run at once, each on its own workspace.
 """
 
 from __future__ import annotations
 
-import ctypes
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from ember_runtime.cpu import CompiledModule, compile_module
+from ember_runtime.cpu.executor import Binding, Executor, Program, TensorSpec, address
+from ember_runtime.symbolic import parse_dim, parse_expr
 
 from ...backends import get_backend
 from ...backends.cpu import contiguous_strides
@@ -31,35 +33,18 @@ from ...tensor import dtypes
 from ...tensor.devices import as_device
 from ...tensor.storage import Storage
 from ...tensor.tensor import Tensor, escape_hooks, notify_escape
-from ..interpreter import bind_symbols
-from ..ir import Graph
+from ..ir import Graph, Value
 from ..passes import debug_level
 from ..symbolic import SymExpr
-from .codegen import ERRORS
 from .lower import ENTRY, LoweredGraph, lower_graph
-from .memory import ALIGNMENT
 
-__all__ = ["CompiledGraph", "compile_graph"]
+__all__ = ["CompiledGraph", "compile_graph", "graph_program", "weight_names"]
 
-# Bindings kept per CompiledGraph: one per distinct set of input shapes seen (a server sees a handful of batch
-# sizes; a caller cycling through thousands re-binds, which is the cost of a first call, not an error).
-MAX_BINDINGS = 64
+# Per-signature call plans kept per CompiledGraph (as the executor keeps its bindings).
+MAX_PLANS = 64
 
 _CPU = as_device("cpu")
 _CPU_BACKEND = get_backend("cpu")
-_NO_BYTES = ctypes.c_char * 0
-
-
-def _address(array: np.ndarray) -> int:
-    """The address of ``array``'s first element (``array.ctypes.data`` costs three times as much)."""
-    try:
-        return ctypes.addressof(_NO_BYTES.from_buffer(array))
-    except TypeError:  # read-only memory: ctypes exports writable buffers only
-        return array.ctypes.data
-
-
-def _contiguous(tensor: Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().numpy())
 
 
 def _output_tensor(array: np.ndarray, stride: tuple, dt: dtypes.dtype) -> Tensor:
@@ -69,19 +54,40 @@ def _output_tensor(array: np.ndarray, stride: tuple, dt: dtypes.dtype) -> Tensor
     return tensor
 
 
-@dataclass
-class _Binding:
-    """What a call with given input shapes, strides and dtypes needs, worked out once (:meth:`CompiledGraph._bind`).
+def _spec(name: str, value: Value) -> TensorSpec:
+    shape = tuple(parse_dim(str(d)) if isinstance(d, SymExpr) else int(d) for d in value.shape)
+    return TensorSpec(name, np.dtype(value.dtype.np_dtype), shape)
 
-    ``contiguous`` says per input whether its memory is passed as it is (else a contiguous copy is);
-    ``outputs`` holds per output its pointer-table slot, shape, strides, NumPy and ember dtypes; ``args`` are the
-    entry function's arguments (the pointer table and this binding's symbol values).
-    """
 
-    contiguous: tuple[bool, ...]
-    outputs: tuple[tuple[int, tuple, tuple, np.dtype, dtypes.dtype], ...]
-    symbols: ctypes.Array
-    args: tuple[int, int]
+def weight_names(graph: Graph) -> list[str]:
+    """The names of the graph's weights in binding order: its parameters', then ``constant<i>``."""
+    return [v.name for v in graph.params] + [f"constant{i}" for i in range(len(graph.constants))]
+
+
+def graph_program(graph: Graph, lowered: LoweredGraph, output_names: Sequence[str] | None = None) -> Program:
+    """The calling convention of ``graph`` lowered as ``lowered`` (what the executor and an artifact need)."""
+    names = list(output_names) if output_names is not None else [f"output{j}" for j in range(len(graph.outputs))]
+    ranges = {name: (int(info.get("min") or 0), None if info.get("max") is None else int(info["max"]))
+              for name, info in graph.symbols.items() if name in lowered.symbols}
+    program = Program(lowered.ir_text, ENTRY, lowered.prepare, list(lowered.symbols),
+                      [_spec(v.name, v) for v in graph.inputs],
+                      [_spec(n, v) for n, v in zip(names, graph.outputs, strict=True)],
+                      len(graph.params) + len(graph.constants), parse_expr(str(lowered.arena_size)),
+                      lowered.packed_size, ranges, [parse_expr(str(g)) for g in graph.guards],
+                      [_spec(name, value) for name, value in
+                       zip(weight_names(graph), [*graph.params, *graph.constants], strict=True)])
+    program.validate()
+    return program
+
+
+class _Plan:
+    """A call with given input shapes, strides and dtypes: which inputs pass as they are (else a contiguous copy
+    does), the executor's binding, and each output's strides and ember dtype."""
+
+    __slots__ = ("contiguous", "binding", "outputs")
+
+    def __init__(self, contiguous: tuple[bool, ...], binding: Binding, outputs: tuple):
+        self.contiguous, self.binding, self.outputs = contiguous, binding, outputs
 
 
 class CompiledGraph:
@@ -90,95 +96,80 @@ class CompiledGraph:
     Attributes:
         graph: the graph compiled.
         lowered: the :class:`~ember.jit.llvm.lower.LoweredGraph` (LLVM IR text, symbol order, arena plan).
+        program: its calling convention (:class:`ember_runtime.cpu.Program`).
+        weight_names / weights: the bound weights (parameter names, then ``constant<i>``), as NumPy arrays (views
+            of contiguous parameters' own data).
         module: the :class:`~ember_runtime.cpu.CompiledModule` holding the machine code.
+        executor: the runtime's :class:`~ember_runtime.cpu.Executor` that makes the calls.
     """
 
     def __init__(self, graph: Graph, params: Mapping[str, Tensor], lowered: LoweredGraph, module: CompiledModule):
         self.graph = graph
         self.lowered = lowered
         self.module = module
-        self._entry = module.function(ENTRY, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
-        n_in, n_params, n_consts = len(graph.inputs), len(graph.params), len(graph.constants)
-        self._first_output = n_in + n_params + n_consts
-        self._pointers = (ctypes.c_void_p * (self._first_output + len(graph.outputs) + 1))()
-        self._keep: list[np.ndarray] = []  # bound arrays (and copies of non-contiguous parameters) stay alive
-        bound = [params[v.name] for v in graph.params] + [v.data for v in graph.constants]
-        for slot, tensor in enumerate(bound, start=n_in):
-            array = _contiguous(tensor)
-            self._keep.append(array)
-            self._pointers[slot] = array.ctypes.data
-        self._arena = np.empty(0, dtype=np.uint8)
-        self._arena_capacity = -1
-        self._bindings: dict[tuple, _Binding] = {}
+        self.program = graph_program(graph, lowered)
+        self._bound = [params[v.name] for v in graph.params] + [v.data for v in graph.constants]
+        self.weight_names = weight_names(graph)
+        self._output_dtypes = [v.dtype for v in graph.outputs]
         self._lock = threading.Lock()
+        self._bind_weights()
 
-    def _bind_arena(self, bindings: Mapping[str, int]) -> None:
-        size = self.lowered.arena_size.evaluate(bindings)
-        if size > self._arena_capacity:
-            self._arena = np.empty(size + ALIGNMENT, dtype=np.uint8)
-            self._arena_capacity = size
-            start = self._arena.ctypes.data
-            self._pointers[-1] = start + (-start) % ALIGNMENT
+    def _bind_weights(self) -> None:
+        """Bind the weights' current data (a fresh executor: its workspaces point at them, and its prepare entry
+        re-lays them out) and remember each parameter's storage and version, to notice later updates."""
+        self._seen = [(t._storage, t._storage.version) for t in self._bound]
+        self.weights = [np.asarray(t.detach().numpy(), order="C") for t in self._bound]
+        self.executor = Executor(self.program, self.weights, self.module)
+        self._plans: dict[tuple, _Plan] = {}
 
-    def _bind(self, inputs: Sequence[Tensor], key: tuple) -> _Binding:
-        """Check ``inputs`` against the graph, size the arena for them and keep what later calls can reuse.
+    def _weights_changed(self) -> bool:
+        for tensor, (storage, version) in zip(self._bound, self._seen, strict=True):
+            if tensor._storage is not storage or storage.version != version:
+                return True
+        return False
 
-        The arena only grows, so every kept binding stays valid when a later one grows it.
-        """
-        graph = self.graph
-        bindings = bind_symbols(graph, inputs)
-        for value, tensor in zip(graph.inputs, inputs, strict=True):
+    def _plan(self, inputs: Sequence[Tensor], key: tuple) -> _Plan:
+        for value, tensor in zip(self.graph.inputs, inputs, strict=True):
             if tensor.dtype is not value.dtype:
                 raise TypeError(f"input '{value.name}' must have dtype {value.dtype}, got {tensor.dtype}")
-        self._bind_arena(bindings)
-        symbols = (ctypes.c_int64 * max(1, len(self.lowered.symbols)))(
-            *(int(bindings[name]) for name in self.lowered.symbols))
-        outputs = []
-        for j, value in enumerate(graph.outputs):
-            shape = tuple(int(d.evaluate(bindings)) if isinstance(d, SymExpr) else d for d in value.shape)
-            outputs.append((self._first_output + j, shape, contiguous_strides(shape), value.dtype.np_dtype,
-                            value.dtype))
-        binding = _Binding(tuple(t.is_contiguous() for t in inputs), tuple(outputs), symbols,
-                           (ctypes.addressof(self._pointers), ctypes.addressof(symbols)))
-        if len(self._bindings) >= MAX_BINDINGS:
-            del self._bindings[next(iter(self._bindings))]  # the oldest
-        self._bindings[key] = binding
-        return binding
+        binding = self.executor.binding([tuple(t.shape) for t in inputs], [t.dtype.np_dtype for t in inputs])
+        outputs = tuple((contiguous_strides(shape), dt)
+                        for shape, dt in zip(binding.output_shapes, self._output_dtypes, strict=True))
+        plan = _Plan(tuple(t.is_contiguous() for t in inputs), binding, outputs)
+        with self._lock:
+            if len(self._plans) >= MAX_PLANS:
+                del self._plans[next(iter(self._plans))]  # the oldest
+            self._plans[key] = plan
+        return plan
 
     def __call__(self, inputs: Sequence[Tensor]) -> list[Tensor]:
         """The graph's outputs for ``inputs`` (in ``graph.inputs`` order; shapes bind the symbols)."""
         if escape_hooks:  # inside a trace: reading input data escapes it, as Tensor.numpy() reports
             for tensor in inputs:
                 notify_escape(tensor, "numpy()")
+        if len(inputs) != len(self.graph.inputs):
+            raise TypeError(f"the graph takes {len(self.graph.inputs)} inputs, got {len(inputs)}")
+        if self._weights_changed():
+            with self._lock:
+                if self._weights_changed():
+                    self._bind_weights()
         key = tuple([(t._shape, t._stride, t._dtype) for t in inputs])
-        with self._lock:
-            binding = self._bindings.get(key)
-            if binding is None:
-                binding = self._bind(inputs, key)
-            return self._run(inputs, binding)
-
-    def _run(self, inputs: Sequence[Tensor], binding: _Binding) -> list[Tensor]:
-        pointers = self._pointers
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plan(inputs, key)
+        addresses = []
         copies = []  # contiguous copies of strided inputs, alive until the call returns
-        for slot, (tensor, contiguous) in enumerate(zip(inputs, binding.contiguous, strict=True)):
+        for tensor, contiguous in zip(inputs, plan.contiguous, strict=True):
             if contiguous:
                 data = tensor._storage.data
                 if type(data) is np.ndarray:
-                    pointers[slot] = _address(data) + tensor._offset * data.itemsize
+                    addresses.append(address(data) + tensor._offset * data.itemsize)
                     continue
-            array = _contiguous(tensor)
+            array = np.asarray(tensor.detach().numpy(), order="C")
             copies.append(array)
-            pointers[slot] = array.ctypes.data
-        results = []
-        for slot, shape, stride, np_dtype, dt in binding.outputs:
-            array = np.empty(shape, np_dtype)
-            pointers[slot] = _address(array)
-            results.append(_output_tensor(array, stride, dt))
-        status = self._entry(*binding.args)
-        if status:  # a kernel met bad data (an index out of range): raise as the eager op does
-            error, message = ERRORS[status]
-            raise error(message)
-        return results
+            addresses.append(address(array))
+        arrays = self.executor.execute(plan.binding, addresses)
+        return [_output_tensor(a, stride, dt) for a, (stride, dt) in zip(arrays, plan.outputs, strict=True)]
 
 
 def compile_graph(graph: Graph, params: Mapping[str, Tensor]) -> CompiledGraph:

@@ -1,13 +1,22 @@
 """``convolution``: N-d cross-correlation of ``(N, C, *spatial)`` with ``(O, C / groups, *kernel)``, bias optional.
 
-float32 with known channel and spatial sizes (the batch may be symbolic) runs as im2col + the packed GEMM of
-:mod:`~ember.jit.llvm.gemm`: per image, the columns ``cols[(c, tap), position]`` are copied into the kernel's
-arena scratch, then for each group ``out[n, group rows] = W_g @ cols_g``. A bias is one more weight column,
-against a row of ones in the columns (the eager kernel's order of summation: the bias last). Which column
-entries fall in the padding depends only on the tap and the position, not on the image or the channel, so the
-scratch is zeroed once per call and each image overwrites only the entries inside the input: per (channel,
-tap) the copy is a nest over the output positions whose input index is in range (constant bounds), short
-unit-stride rows moved as (masked) vectors.
+float32 with known channel and spatial sizes (the batch may be symbolic) runs as im2col + the runtime library's
+GEMM (:mod:`~ember.jit.llvm.gemm`): per image, the columns ``cols[(c, tap), position]`` are written into the
+kernel's arena scratch, then for each group ``out[n, group rows] = W_g @ cols_g``. The filters are A: packed once
+at compile time when they are a weight (``ctx.prepacked``, PREPACKED_A), else by the GEMM per call. The bias is the
+GEMM's per-row epilogue (BIAS_ROWS: added after the whole sum, as in the eager kernel); a relu and/or residual add
+fused into the node by :mod:`.epilogues` runs in the same epilogue (the residual read per image as
+``[O, positions]`` rows), or after the product over the output when it cannot.
+
+When the GEMM's k fits one ``kc`` block, the positions one ``nc`` block, and every output row lies inside one
+``nr``-column panel or is a whole number of them (the CNN and ResNet shapes: rows of 8, 16, 32, 64...), the
+columns are written straight in the GEMM's packed-B layout (``nr``-column panels, k-major; PREPACKED_B): no
+second copy of the columns per image (20-25% of a 3x3 convolution at batch 64 here). With unit-stride rows each
+(channel, tap) row of panels is then written whole, the padding as zeros, by vector moves under constant masks
+(:func:`_pack_image`). Otherwise, since which column entries fall in the padding depends only on the tap and the
+position, the columns are zeroed once per call and each image overwrites only the entries inside the input: per
+(channel, tap) a nest over the output positions whose input index is in range (constant bounds), short
+unit-stride rows moved as (masked) vectors (:func:`_copy_tap`).
 
 Every other case (float64, integers, symbolic spatial sizes, a strided weight) is a direct loop nest
 ``out[n, o, p] = bias[o] + sum_{c, tap} w[o, c, tap] * x[n, g * C_g + c, p * stride + tap * dilation - pad]``
@@ -23,11 +32,13 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
+from ember_runtime.cpu.gemm_microkernel import Intrinsics
+
 from ...tensor import dtypes
 from ..ir import Node
-from .codegen import I64, PTR, SCRATCH, KernelContext, Operand, count_loop, llvm_type, lowering, unsupported
-from .gemm import GemmEpilogue, emit_sgemm, gemm_config
-from .gemm_microkernel import Intrinsics
+from .codegen import I64, SCRATCH, KernelContext, Operand, count_loop, llvm_type, lowering, unsupported
+from .epilogues import emit_epilogue_loop, epilogue_of, pooled_convolution
+from .gemm import GemmEpilogue, GemmFlags, call_pack, call_sgemm, library_config
 from .layout import contiguous_strides
 from .memory import align
 from .reduce import nested_loops
@@ -40,6 +51,12 @@ F32 = ir.FloatType()
 _VECTOR_ROW_LIMIT = 8
 
 
+def _conv_sizes(node: Node) -> tuple:
+    """The convolution's output spatial sizes (its node's output is the pooled result when it absorbed a pool)."""
+    pooled = pooled_convolution(node)
+    return tuple(node.output.shape[2:]) if pooled is None else pooled[2]
+
+
 def _geometry(node: Node) -> tuple[tuple, tuple, tuple, tuple, int]:
     attrs = node.attrs
     return (tuple(attrs["stride"]), tuple(lo for lo, _ in attrs["padding"]), tuple(attrs["dilation"]),
@@ -48,50 +65,66 @@ def _geometry(node: Node) -> tuple[tuple, tuple, tuple, tuple, int]:
 
 @dataclass(frozen=True)
 class _GemmPlan:
-    """The sizes of the im2col + GEMM path and its scratch: the columns (``groups`` blocks of ``kb`` rows by
-    ``positions``), the weights with the bias as an extra column (when there is a bias), ``pack_a``, ``pack_b``."""
+    """The sizes of the im2col + GEMM path and its scratch: the columns (``groups`` blocks of ``k`` rows by
+    ``positions``; when ``packed``, each block already in the GEMM's packed-B layout), the GEMM's B workspace
+    when not (where it packs one group's columns) and its A workspace (the filters, when not packed at compile
+    time)."""
 
     groups: int
     in_group: int
     taps: int
     positions: int
     out_rows: int
-    bias: bool
+    packed: bool
+    cols_bytes: int
+    workspace_bytes: int
     pack_a_bytes: int
-    pack_b_bytes: int
+    image_bytes: int  # one image's full convolution result, pooled from there (0: no pool absorbed)
 
     @property
     def k(self) -> int:
         return self.in_group * self.taps
 
-    @property
-    def kb(self) -> int:
-        """The GEMM's k: the weight columns, and one for the bias (a row of ones in the columns)."""
-        return self.k + int(self.bias)
-
     def offsets(self) -> tuple[int, int, int, int, int]:
-        """Byte offsets of the columns, the weights with bias, ``pack_a`` and ``pack_b`` in the scratch, and its
-        size (as the fifth element)."""
-        cols = self.groups * self.kb * self.positions * 4
-        weights = self.groups * self.out_rows * self.kb * 4 if self.bias else 0
-        pack_a = align(cols) + align(weights)
-        pack_b = pack_a + align(self.pack_a_bytes)
-        return 0, align(cols), pack_a, pack_b, pack_b + self.pack_b_bytes
+        """Byte offsets of the columns, the B and the A workspaces and the image result in the scratch, and
+        its size."""
+        pack_b = align(self.cols_bytes)
+        pack_a = pack_b + align(self.workspace_bytes)
+        image = pack_a + align(self.pack_a_bytes)
+        return 0, pack_b, pack_a, image, image + self.image_bytes
 
 
 def _plan(node: Node, vector_bits: int) -> _GemmPlan | None:
     """The plan of the im2col + GEMM path, or None when it does not apply (see the module docstring)."""
     x, w = node.operands[0], node.operands[1]
-    sizes = (*x.shape[1:], *w.shape, *node.output.shape[1:])
+    conv_sizes = _conv_sizes(node)
+    sizes = (*x.shape[1:], *w.shape, *node.output.shape[1:], *conv_sizes)
     if (vector_bits < 256 or x.dtype is not dtypes.float32 or w.dtype is not dtypes.float32
             or not all(isinstance(s, int) for s in sizes)):
         return None
-    groups, config = node.attrs["groups"], gemm_config(vector_bits)
-    taps, positions = math.prod(w.shape[2:]), math.prod(node.output.shape[2:])
-    bias = node.operands[2] is not None
-    kb = w.shape[1] * taps + int(bias)
-    return _GemmPlan(groups, w.shape[1], taps, positions, w.shape[0] // groups, bias,
-                     config.pack_a_floats(w.shape[0] // groups, kb) * 4, config.pack_b_floats(positions, kb) * 4)
+    groups, config = node.attrs["groups"], library_config()
+    taps, positions = math.prod(w.shape[2:]), math.prod(conv_sizes)
+    k = w.shape[1] * taps
+    row = conv_sizes[-1]
+    # im2col writes straight into the packed-B layout when one k block and one column block cover the product
+    # and each output row lies in one nr-column panel or is a whole number of panels (the chunk offsets are then
+    # compile-time constants): no second copy by the GEMM's packer.
+    packed = k <= config.kc and positions <= config.nc and (config.nr % row == 0 or row % config.nr == 0)
+    cols = groups * (config.packed_b_floats(positions, k) if packed else k * positions) * 4
+    # a 1x1 convolution with stride 1 and no padding is the GEMM on the image itself: B is read in place
+    # (the columns stay for an input whose channels are not contiguous) and packed by the GEMM
+    workspace = not packed or _pointwise(node)
+    return _GemmPlan(groups, w.shape[1], taps, positions, w.shape[0] // groups, packed, cols,
+                     config.packed_b_floats(positions, k) * 4 if workspace else 0,
+                     config.packed_a_floats(w.shape[0] // groups, k) * 4,
+                     0 if pooled_convolution(node) is None else w.shape[0] * positions * 4)
+
+
+def _pointwise(node: Node) -> bool:
+    """A 1x1 convolution with stride 1 and no padding: its columns are the image."""
+    stride, pad, _, kernel, _ = _geometry(node)
+    high = tuple(hi for _, hi in node.attrs["padding"])
+    return math.prod(kernel) == 1 and set(stride) == {1} and not any(pad) and not any(high)
 
 
 def _conv_scratch(node: Node, vector_bits: int):
@@ -112,11 +145,25 @@ def lower_convolution(ctx: KernelContext) -> None:
     llvm_type(x.dtype, node.op)
     if x.dtype is dtypes.bool:
         raise unsupported(node.op, "bool operands")
+    # relu / residual add fused by epilogues.fuse_gemm_epilogues: in the GEMM's epilogue, else after the loops
+    activation, residual_value = epilogue_of(node)
+    residual = None if residual_value is None else ctx.tensor(residual_value)
+    out = ctx.outputs[0]
     w_contiguous = tuple(w.strides) == contiguous_strides(tuple(w.shape))
-    if ctx.scratch is not None and w_contiguous:
-        _emit_im2col_gemm(ctx, x, w, bias)
+    bias_rows = bias is None or bias.strides[0] == 1 or bias.shape[0] == 1
+    if ctx.scratch is not None and w_contiguous and bias_rows:
+        # The GEMM reads the residual per image as [O, positions] rows: its dims past the batch contiguous.
+        per_image = residual is None or tuple(residual.strides[1:]) == contiguous_strides(tuple(out.shape[1:]))
+        epilogue = GemmEpilogue(activation=activation, residual="before" if residual is not None else None)
+        _emit_im2col_gemm(ctx, x, w, bias, epilogue if per_image else GemmEpilogue(), residual)
+        if per_image:
+            return
+    elif pooled_convolution(node) is not None:
+        # epilogues.fuse_gemm_epilogues absorbs a pool only where the GEMM path applies (float32 weights)
+        raise unsupported(node.op, "a fused max_pool off the im2col + GEMM path")
     else:
         _emit_direct(ctx, x, w, bias)
+    emit_epilogue_loop(ctx, out, activation, residual)
 
 
 def _f32_at(b: ir.IRBuilder, base: ir.Value, index) -> ir.Value:
@@ -124,55 +171,127 @@ def _f32_at(b: ir.IRBuilder, base: ir.Value, index) -> ir.Value:
     return b.gep(base, [index], inbounds=True, source_etype=F32)
 
 
-def _emit_im2col_gemm(ctx: KernelContext, x: Operand, w: Operand, bias: Operand | None) -> None:
+def _emit_im2col_gemm(ctx: KernelContext, x: Operand, w: Operand, bias: Operand | None, epilogue: GemmEpilogue,
+                      residual: Operand | None) -> None:
     node, b = ctx.node, ctx.builder
     stride, pad, dilation, kernel, groups = _geometry(node)
     plan = _plan(node, ctx.host_vector_bits)
-    cols, weights, pack_a, pack_b = (b.gep(ctx.scratch, [ir.Constant(I64, offset)], inbounds=True,
-                                           source_etype=ir.IntType(8)) for offset in plan.offsets()[:4])
+    cols, workspace, pack_a, image_result = (b.gep(ctx.scratch, [ir.Constant(I64, offset)], inbounds=True,
+                                                   source_etype=ir.IntType(8)) for offset in plan.offsets()[:4])
+    pooled = pooled_convolution(node)
+    filters = _prepacked_filters(ctx, plan)
     out = ctx.outputs[0]
-    positions, k, kb, out_rows = plan.positions, plan.k, plan.kb, plan.out_rows
-    in_sizes, out_sizes = x.shape[2:], out.shape[2:]
-    config = gemm_config(ctx.host_vector_bits)
-    name = f"ember_sgemm_nn_{config.vector_bits}_{config.mr}x{config.nr}"
-    gemm = ctx.module.globals.get(name) or emit_sgemm(ctx.module, name, trans_b=False, vector_bits=config.vector_bits,
-                                                      epilogue=GemmEpilogue(), config=config)
-    # Entries in the padding stay zero for every image and channel (see the module docstring).
-    with count_loop(b, ir.Constant(I64, groups * kb * positions), "zero") as i:
-        b.store(ir.Constant(F32, 0.0), _f32_at(b, cols, i))
-    if bias is not None:
-        # The bias rides along as the last weight column, against a row of ones, as in the eager kernel.
-        with count_loop(b, ir.Constant(I64, groups), "ones_g") as g, \
-                count_loop(b, ir.Constant(I64, positions), "ones_p") as p:
-            row = b.add(b.mul(g, ir.Constant(I64, kb * positions)), ir.Constant(I64, k * positions))
-            b.store(ir.Constant(F32, 1.0), _f32_at(b, cols, b.add(row, p)))
-        with count_loop(b, ir.Constant(I64, groups * out_rows), "weights_o") as o:
-            row = b.mul(o, ir.Constant(I64, kb))
-            with count_loop(b, ir.Constant(I64, k), "weights_k") as kk:
-                value = w.load(b, b.add(b.mul(o, ir.Constant(I64, k)), kk))
-                b.store(value, _f32_at(b, weights, b.add(row, kk)))
-            b.store(bias.load(b, ctx.offset(bias, [o])), _f32_at(b, weights, b.add(row, ir.Constant(I64, k))))
-    else:
-        weights = w.ptr
+    positions, k, out_rows = plan.positions, plan.k, plan.out_rows
+    in_sizes, out_sizes = x.shape[2:], _conv_sizes(node)
+    const = lambda value: ir.Constant(I64, value)  # noqa: E731
+    # One group's columns: k rows by positions, or the packed panels of them.
+    group_floats = plan.cols_bytes // 4 // groups
+    nr = library_config().nr
+
+    def place(row: ir.Value, col: ir.Value) -> ir.Value:
+        """The index of column entry (row, col) of one group's block: row-major, or in the packed-B layout
+        (``nr``-column panels of k rows each; ``nr`` is a power of two, so these are shifts and masks)."""
+        if not plan.packed:
+            return b.add(b.mul(row, const(positions)), col)
+        panel = b.mul(b.udiv(col, const(nr)), const(nr * k))
+        return b.add(panel, b.add(b.mul(row, const(nr)), b.urem(col, const(nr))))
+
+    # The packed layout with unit-stride rows is written whole per image, padding zeros included (no pass that
+    # zeroes the columns each call: a third of the copy traffic at batch 1). Else entries in the padding stay
+    # zero for every image and channel, so the columns are zeroed once per call and each image writes the rest.
+    image_is_b = _pointwise(node) and tuple(x.strides[1:]) == contiguous_strides(tuple(x.shape[1:]))
+    whole = plan.packed and stride[-1] == 1 and x.strides[-1] == 1 and ctx.host_vector_bits >= 256
+    if not whole and not image_is_b:
+        with count_loop(b, const(groups * group_floats), "zero") as i:
+            b.store(ir.Constant(F32, 0.0), _f32_at(b, cols, i))
+    elif positions % nr and not image_is_b:
+        # the last panel's columns past the positions: never stored by the GEMM, zeroed to keep them finite
+        tail = nr - positions % nr
+        with count_loop(b, const(groups * k), "tail") as r:
+            start = b.add(b.mul(b.udiv(r, const(k)), const(group_floats)), place(b.urem(r, const(k)), const(positions)))
+            with count_loop(b, const(tail), "tail_col") as j:
+                b.store(ir.Constant(F32, 0.0), _f32_at(b, cols, b.add(start, j)))
     out_plane = contiguous_strides(tuple(out_sizes))
     taps = list(itertools.product(*map(range, kernel)))  # row-major, as the weight
-    const = lambda value: ir.Constant(I64, value)  # noqa: E731
-    null = ir.Constant(PTR, None)
+    # Split points of an output row into runs that each stay inside one packed panel (a row longer than a
+    # panel is a whole number of them; a shorter one lies inside one).
+    splits = tuple(range(nr, out_sizes[-1], nr)) if plan.packed else ()
+    # The bias per output channel (a row of C) in the epilogue, after the whole sum as in the eager kernel.
+    columns_packed = plan.packed and not image_is_b
+    flags = (epilogue.flags | (GemmFlags.BIAS_ROWS if bias is not None else 0)
+             | (GemmFlags.PREPACKED_B if columns_packed else 0) | (GemmFlags.PREPACKED_A if filters is not None else 0))
+    a_floats = library_config().packed_a_floats(out_rows, k)
     with count_loop(b, ctx.sym(x.shape[0]), "n") as n:
         image = b.mul(n, ctx.sym(x.strides[0]))
-        with count_loop(b, const(groups), "cg") as g, count_loop(b, const(plan.in_group), "c") as c:
-            channel = b.add(image, b.mul(b.add(b.mul(g, const(plan.in_group)), c), ctx.sym(x.strides[1])))
-            row0 = b.add(b.mul(g, const(kb * positions)), b.mul(c, const(len(taps) * positions)))
-            for t, tap in enumerate(taps):
-                _copy_tap(ctx, x, cols, channel, b.add(row0, const(t * positions)), tap, stride, pad, dilation,
-                          in_sizes, out_sizes, out_plane)
+        if whole and not image_is_b:
+            _pack_image(ctx, x, cols, image, plan, place, nr)
+        elif not image_is_b:
+            with count_loop(b, const(groups), "cg") as g, count_loop(b, const(plan.in_group), "c") as c:
+                channel = b.add(image, b.mul(b.add(b.mul(g, const(plan.in_group)), c), ctx.sym(x.strides[1])))
+                block = _f32_at(b, cols, b.mul(g, const(group_floats)))
+                for t, tap in enumerate(taps):
+                    row = b.add(b.mul(c, const(len(taps))), const(t))
+                    _copy_tap(ctx, x, block, channel, lambda col, row=row: place(row, col), splits, tap, stride,
+                              pad, dilation, in_sizes, out_sizes, out_plane)
         out_image = b.mul(n, const(groups * out_rows * positions))
+        residual_image = None if residual is None else b.mul(n, ctx.sym(residual.strides[0]))
         with count_loop(b, const(groups), "g") as g:
-            a = _f32_at(b, weights, b.mul(g, const(out_rows * kb)))
-            cols_g = _f32_at(b, cols, b.mul(g, const(kb * positions)))
-            c_g = _f32_at(b, out.ptr, b.add(out_image, b.mul(g, const(out_rows * positions))))
-            b.call(gemm, [const(0), const(out_rows), const(positions), const(kb), a, const(kb), cols_g,
-                          const(positions), c_g, const(positions), null, null, const(0), pack_a, pack_b])
+            group_rows = b.mul(g, const(out_rows * positions))
+            c_g = _f32_at(b, out.ptr, b.add(out_image, group_rows)) if pooled is None else \
+                _f32_at(b, image_result, group_rows)
+            # Without a residual the GEMM's epilogue may still issue masked-off loads from this pointer: a mapped
+            # address (C's, never read) keeps them cheap (from NULL they measured up to 2x slower on this host).
+            r_g = c_g
+            if residual is not None and epilogue.residual:
+                r_g = _f32_at(b, residual.ptr, b.add(residual_image, group_rows))
+            a_g = (_f32_at(b, w.ptr, b.mul(g, const(out_rows * k))) if filters is None
+                   else _f32_at(b, filters, b.mul(g, const(a_floats))))
+            b_g = _f32_at(b, cols, b.mul(g, const(group_floats))) if not image_is_b else \
+                _f32_at(b, x.ptr, b.add(image, b.mul(g, const(plan.in_group * positions))))
+            call_sgemm(b, const(out_rows), const(positions), const(k), a_g, const(k), b_g, const(positions), c_g,
+                       const(positions),
+                       flags=int(flags), bias=None if bias is None else _f32_at(b, bias.ptr, b.mul(g, const(out_rows))),
+                       residual=r_g, ldr=const(positions), pack_a=None if filters is not None else pack_a,
+                       pack_b=None if columns_packed else workspace)
+        if pooled is not None:
+            _emit_max_pool(ctx, image_result, b.mul(n, const(math.prod(out.shape[1:]))), pooled)
+
+
+def _prepacked_filters(ctx: KernelContext, plan: _GemmPlan) -> ir.Value | None:
+    """The filters packed at compile time as the GEMM's A (each group's ``[out_rows, k]`` block packed whole,
+    the blocks end to end), or None when the weight is not a parameter or constant."""
+    config = library_config()
+    a_floats = config.packed_a_floats(plan.out_rows, plan.k)
+
+    def emit_pack(b: ir.IRBuilder, source: Operand, dest: ir.Value) -> None:
+        const = lambda value: ir.Constant(I64, value)  # noqa: E731
+        for g in range(plan.groups):
+            call_pack(b, "a", const(plan.out_rows), const(plan.k), _f32_at(b, source.ptr, g * plan.out_rows * plan.k),
+                      const(plan.k), packed=_f32_at(b, dest, g * a_floats))
+
+    return ctx.prepacked(ctx.node.operands[1], plan.groups * a_floats * 4, emit_pack,
+                         tag=f"sgemm_a_groups{plan.groups}_{config.vector_bits}_{config.mr}x{config.kc}")
+
+
+def _emit_max_pool(ctx: KernelContext, image: ir.Value, out_image: ir.Value, pooled: tuple) -> None:
+    """``out[n] = max_pool(image)`` for one image's ``[O, H, W]`` result still in cache: windows inside the image
+    (no padding, no dilation), taps in row-major order, a tap taken when greater (the first maximum wins) or NaN,
+    as the ``max_pool`` kernel (:mod:`.pool`) does."""
+    b, out = ctx.builder, ctx.outputs[0]
+    kernel, stride, (height, width) = pooled
+    const = lambda value: ir.Constant(I64, value)  # noqa: E731
+    channels, out_h, out_w = out.shape[1:]
+    with count_loop(b, const(channels), "pool_o") as o, count_loop(b, const(out_h), "pool_y") as y, \
+            count_loop(b, const(out_w), "pool_x") as x:
+        corner = b.add(b.mul(o, const(height * width)),
+                       b.add(b.mul(b.mul(y, const(stride[0])), const(width)), b.mul(x, const(stride[1]))))
+        best = ir.Constant(F32, float("-inf"))
+        for i, j in itertools.product(range(kernel[0]), range(kernel[1])):
+            value = b.load(_f32_at(b, image, b.add(corner, const(i * width + j))), typ=F32)
+            better = b.or_(b.fcmp_ordered(">", value, best), b.fcmp_unordered("uno", value, value))
+            best = b.select(better, value, best)
+        at = b.add(out_image, b.add(b.mul(o, const(out_h * out_w)), b.add(b.mul(y, const(out_w)), x)))
+        b.store(best, _f32_at(b, out.ptr, at))
 
 
 def _valid_range(out_size: int, stride: int, offset: int, in_size: int) -> tuple[int, int]:
@@ -182,34 +301,105 @@ def _valid_range(out_size: int, stride: int, offset: int, in_size: int) -> tuple
     return lo, hi
 
 
-def _copy_tap(ctx: KernelContext, x: Operand, cols: ir.Value, channel: ir.Value, row: ir.Value, tap: tuple,
+def _copy_tap(ctx: KernelContext, x: Operand, cols: ir.Value, channel: ir.Value, place, splits: tuple, tap: tuple,
               stride: tuple, pad: tuple, dilation: tuple, in_sizes: tuple, out_sizes: tuple,
               out_plane: tuple) -> None:
-    """``cols[row, p] = x[channel, p * stride + tap * dilation - pad]`` over the positions inside the input."""
+    """``cols[place(p)] = x[channel, p * stride + tap * dilation - pad]`` over the output positions ``p`` (as
+    linear indices) inside the input; each output row's run is cut at ``splits`` (positions along the row where
+    ``place`` may jump) and the pieces copied as unit runs of ``place``."""
     b = ctx.builder
     offsets = [t * d - p for t, d, p in zip(tap, dilation, pad, strict=True)]
     ranges = [_valid_range(o, s, off, n) for o, s, off, n in zip(out_sizes, stride, offsets, in_sizes, strict=True)]
     if any(lo >= hi for lo, hi in ranges):
         return
     width = ctx.host_vector_bits // 32
-    run = ranges[-1][1] - ranges[-1][0]
-    # A unit-stride row of a few vectors is copied by (masked) vector moves: the loop vectoriser leaves such
-    # short rows (often a vector minus one, with padding) to scalar code.
-    vector_rows = stride[-1] == 1 and x.strides[-1] == 1 and width >= 8 and run <= _VECTOR_ROW_LIMIT * width
+    lo, hi = ranges[-1]
+    # Short unit-stride runs are copied by (masked) vector moves: the loop vectoriser leaves such rows (often a
+    # vector minus one, with padding) to scalar code.
+    cuts = [lo, *(s for s in splits if lo < s < hi), hi]
+    vector_rows = stride[-1] == 1 and x.strides[-1] == 1 and width >= 8 and \
+        max(e - s for s, e in itertools.pairwise(cuts)) <= _VECTOR_ROW_LIMIT * width
     with ExitStack() as stack:
-        source, target = channel, row
-        for d, (lo, hi) in enumerate(ranges):
-            if d == len(ranges) - 1 and vector_rows:
-                source = b.add(source, ir.Constant(I64, lo + offsets[d]))
-                target = b.add(target, ir.Constant(I64, lo))
-                _copy_run(b, Intrinsics(ctx.module, width), x.ptr, source, cols, target, run)
-                return
-            j = b.add(stack.enter_context(count_loop(b, ir.Constant(I64, hi - lo), f"tap{d}")), ir.Constant(I64, lo))
+        source, target = channel, ir.Constant(I64, 0)
+        for d, (first, last) in enumerate(ranges[:-1]):
+            j = b.add(stack.enter_context(count_loop(b, ir.Constant(I64, last - first), f"tap{d}")),
+                      ir.Constant(I64, first))
             index = b.add(b.mul(j, ir.Constant(I64, stride[d])), ir.Constant(I64, offsets[d]))
             step = x.strides[d + 2]
             source = b.add(source, index if step == 1 else b.mul(index, ctx.sym(step)))
             target = b.add(target, j if out_plane[d] == 1 else b.mul(j, ir.Constant(I64, out_plane[d])))
-        b.store(x.load(b, source), _f32_at(b, cols, target))
+        step = x.strides[-1]
+        for start, end in itertools.pairwise(cuts):
+            at = place(b.add(target, ir.Constant(I64, start)))
+            first_input = start * stride[-1] + offsets[-1]
+            if vector_rows:
+                _copy_run(b, Intrinsics(ctx.module, width), x.ptr, b.add(source, ir.Constant(I64, first_input)),
+                          cols, at, end - start)
+                continue
+            with count_loop(b, ir.Constant(I64, end - start), "run") as j:
+                index = b.add(b.mul(j, ir.Constant(I64, stride[-1])), ir.Constant(I64, first_input))
+                value = x.load(b, b.add(source, index if step == 1 else b.mul(index, ctx.sym(step))))
+                b.store(value, _f32_at(b, cols, b.add(at, j)))
+
+
+def _pack_image(ctx: KernelContext, x: Operand, cols: ir.Value, image: ir.Value, plan: _GemmPlan, place,
+                nr: int) -> None:
+    """Every entry ``cols[g][place(kk, p)]`` of one image's packed columns (all groups): the input value at
+    ``p * stride + tap * dilation - pad`` of channel ``kk // taps``, or 0 in the padding.
+
+    The output rows are the outer loops and the (channel, tap) rows of k the inner ones, so each panel is written
+    front to back (stores that stream, not one line per panel in turn). Rows (unit input stride along them) go in
+    pieces of ``min(row, nr)`` columns, each inside one panel, as vectors loaded under a mask of the in-range
+    columns (zero elsewhere); a row whose input row is out of range loads nothing and stores zeros."""
+    b = ctx.builder
+    stride, pad, dilation, kernel, groups = _geometry(ctx.node)
+    in_sizes, out_sizes = x.shape[2:], _conv_sizes(ctx.node)
+    out_plane = contiguous_strides(tuple(out_sizes))
+    width = ctx.host_vector_bits // 32
+    vec = Intrinsics(ctx.module, width)
+    row_length = out_sizes[-1]
+    piece = min(row_length, nr)
+    const = lambda value: ir.Constant(I64, value)  # noqa: E731
+    taps = list(itertools.product(*map(range, kernel)))  # row-major, as the weight
+    group_floats = plan.cols_bytes // 4 // groups
+    with ExitStack() as stack:
+        rows = [stack.enter_context(count_loop(b, const(size), f"pack{d}")) for d, size in enumerate(out_sizes[:-1])]
+        start = const(0)
+        for d, j in enumerate(rows):
+            start = b.add(start, b.mul(j, const(out_plane[d])))
+        targets = [place(const(0), b.add(start, const(first))) for first in range(0, row_length, piece)]
+        g = stack.enter_context(count_loop(b, const(groups), "pack_g"))
+        c = stack.enter_context(count_loop(b, const(plan.in_group), "pack_c"))
+        block = _f32_at(b, cols, b.mul(g, const(group_floats)))
+        channel = b.add(image, b.mul(b.add(b.mul(g, const(plan.in_group)), c), ctx.sym(x.strides[1])))
+        for t, tap in enumerate(taps):
+            offsets = [tp * dl - pd for tp, dl, pd in zip(tap, dilation, pad, strict=True)]
+            lo, hi = _valid_range(row_length, 1, offsets[-1], in_sizes[-1])
+            source, inside = channel, ir.Constant(ir.IntType(1), 1)
+            for d, j in enumerate(rows):
+                index = b.add(b.mul(j, const(stride[d])), const(offsets[d]))
+                in_range = b.and_(b.icmp_signed(">=", index, const(0)), b.icmp_signed("<", index, const(in_sizes[d])))
+                inside = b.and_(inside, in_range)
+                # an out-of-range input row is never read (its mask is off): point at row 0 to stay in bounds
+                index = b.select(in_range, index, const(0))
+                step = x.strides[d + 2]
+                source = b.add(source, index if step == 1 else b.mul(index, ctx.sym(step)))
+            row_inside = vec.splat_i1(b, inside)
+            # this tap's row of k in each panel: place(kk, col) = place(0, col) + kk * nr within a panel
+            kk_offset = b.mul(b.add(b.mul(c, const(len(taps))), const(t)), const(nr))
+            for piece_index, first_col in enumerate(range(0, row_length, piece)):
+                target = b.add(targets[piece_index], kk_offset)
+                for first in range(first_col, first_col + piece, width):
+                    lanes = min(width, first_col + piece - first)
+                    store_mask = ir.Constant(vec.mask, [int(lane < lanes) for lane in range(width)])
+                    valid = [int(lane < lanes and lo <= first + lane < hi) for lane in range(width)]
+                    value = ir.Constant(vec.vector, None)
+                    if any(valid):
+                        mask = b.and_(ir.Constant(vec.mask, valid), row_inside)
+                        # lanes before the row start are masked off: a plain (not inbounds) address for them
+                        at = b.gep(x.ptr, [b.add(source, const(first + offsets[-1]))], source_etype=F32)
+                        value = vec.load(b, at, mask)
+                    vec.store(b, value, _f32_at(b, block, b.add(target, const(first - first_col))), store_mask)
 
 
 def _copy_run(b: ir.IRBuilder, vec: Intrinsics, src: ir.Value, source: ir.Value, dst: ir.Value, target: ir.Value,

@@ -3,8 +3,9 @@
 Each operand is read through its strides, broadcast dims having stride 0. Adjacent dims that every operand
 walks contiguously are merged first, so a contiguous ``[N, 256]`` computation is one loop of ``N*256``
 iterations whose body LLVM's loop vectoriser turns into full-width vector code (the innermost stride is a
-constant 1 or 0 for contiguous and broadcast operands). ``clone`` (a copy into a new contiguous buffer) is the
-element-wise identity and shares the kernel.
+constant 1 or 0 for contiguous and broadcast operands). Large nests split their rows over the worker pool
+(:mod:`~ember.jit.llvm.parallel`); each element is computed the same way whichever thread runs it. ``clone``
+(a copy into a new contiguous buffer) is the element-wise identity and shares the kernel.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ import llvmlite.ir as ir
 
 from ..ir import Node, Value
 from ..passes.fusion import ELEMENTWISE_OPS, FUSED
-from .codegen import KernelContext, Operand, count_loop, lowering
+from ..symbolic import as_expr
+from .codegen import I64, KernelContext, Operand, lowering
+from .gemm_microkernel import counted_loop
+from .parallel import parallel_rows, rebind
 from .scalar_ops import cast_value, emit_elementwise
 
 __all__ = ["broadcast_strides", "emit_copy", "emit_pointwise", "merge_dims"]
+
+# Elements per row when the whole nest merges into one dim: the unit a task's chunk is made of.
+_ROW = 4096
 
 
 def broadcast_strides(operand: Operand, shape: tuple) -> tuple:
@@ -47,26 +54,53 @@ def merge_dims(shape: tuple, strides: Sequence[tuple]) -> tuple[tuple, list[tupl
 
 
 def emit_pointwise(ctx: KernelContext, out: Operand, reads: list[Operand], compute) -> None:
-    """The loop nest ``out[i] = compute(b, [r[i] for r in reads])`` over ``out``'s shape, broadcasting reads."""
-    b = ctx.builder
+    """The loop nest ``out[i] = compute(b, [r[i] for r in reads])`` over ``out``'s shape, broadcasting reads.
+
+    The merged dims but the last are the rows, the last one a counted loop that LLVM vectorises; a single merged
+    dim is cut into rows of ``_ROW`` elements. Large nests run their rows in parallel (:func:`parallel_rows`)."""
     shape = tuple(out.shape)
     merged, strides = merge_dims(shape, [out.strides, *(broadcast_strides(r, shape) for r in reads)])
-    extents = [ctx.sym(s) for s in merged]
+    if len(merged) <= 1:
+        length = as_expr(merged[0] if merged else 1)
+        steps = [s[0] if merged else 0 for s in strides]
 
-    def nest(depth: int, offsets: list[ir.Value]) -> None:
-        if depth == len(merged):
-            loaded = [r.load(b, offset) for r, offset in zip(reads, offsets[1:], strict=True)]
-            out.store(b, offsets[0], compute(b, loaded))
-            return
-        with count_loop(b, extents[depth], f"d{depth}") as index:
-            moved = []
-            for base, s in zip(offsets, strides, strict=True):
-                stride = s[depth]
-                step = index if stride == 1 else b.mul(index, ctx.sym(stride))
-                moved.append(base if stride == 0 else b.add(base, step))
-            nest(depth + 1, moved)
+        def chunk(task: KernelContext, index: list[ir.Value]) -> None:
+            b = task.builder
+            begin = b.mul(index[0], ir.Constant(I64, _ROW))
+            end = b.add(begin, ir.Constant(I64, _ROW))
+            stop = task.sym(length)
+            end = b.select(b.icmp_signed("<", end, stop), end, stop)
+            _row(task, out, reads, compute, begin, end, [ir.Constant(I64, 0)] * len(steps), steps)
 
-    nest(0, [ir.Constant(ir.IntType(64), 0)] * (1 + len(reads)))
+        parallel_rows(ctx, [(length + (_ROW - 1)) // _ROW], _ROW, chunk, "chunk")
+        return
+
+    def row(task: KernelContext, index: list[ir.Value]) -> None:
+        b = task.builder
+        bases = []
+        for s in strides:
+            base = ir.Constant(I64, 0)
+            for i, stride in zip(index, s[:-1], strict=True):
+                if stride != 0:
+                    base = b.add(base, i if stride == 1 else b.mul(i, task.sym(stride)))
+            bases.append(base)
+        _row(task, out, reads, compute, ir.Constant(I64, 0), task.sym(merged[-1]), bases, [s[-1] for s in strides])
+
+    parallel_rows(ctx, list(merged[:-1]), merged[-1], row, "row")
+
+
+def _row(ctx: KernelContext, out: Operand, reads: list[Operand], compute, begin: ir.Value, end: ir.Value,
+         bases: list[ir.Value], steps: list) -> None:
+    """``out[o + i*so] = compute(r[b + i*sr] ...)`` for ``i`` in ``[begin, end)``, from the row's base offsets
+    (output first) and each operand's element step along the row."""
+    b = ctx.builder
+    out, reads = rebind(ctx, out), [rebind(ctx, r) for r in reads]
+    with counted_loop(b, begin, end, 1, "i") as i:
+        offsets = []
+        for base, step in zip(bases, steps, strict=True):
+            offsets.append(base if step == 0 else b.add(base, i if step == 1 else b.mul(i, ctx.sym(step))))
+        loaded = [r.load(b, offset) for r, offset in zip(reads, offsets[1:], strict=True)]
+        out.store(b, offsets[0], compute(b, loaded))
 
 
 def _body_program(node: Node) -> tuple[list[Node], list[Value], Value, list[Value]]:

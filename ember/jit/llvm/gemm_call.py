@@ -1,5 +1,5 @@
-"""The GEMM of :mod:`.gemm` compiled on its own and called on numpy arrays: what the tests and
-``tools/bench_gemm.py`` use (the backend's lowering calls the exported functions from its own modules).
+"""The kernel library's GEMM (:mod:`ember_runtime.cpu.kernels`) called on numpy arrays through ctypes: what the
+tests and ``tools/bench_gemm.py`` use (compiled graphs call the same entry points from their own modules).
 
 Example::
 
@@ -13,22 +13,17 @@ Example::
 
 from __future__ import annotations
 
-import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from llvmlite import ir
 
-from ember_runtime.cpu import CompiledModule, compile_module, host_target
+from ember_runtime.cpu import host_target
+from ember_runtime.cpu.kernels import KernelLibrary, build_library, ensure_library, library_config
 
-from .gemm import GemmConfig, GemmEpilogue, emit_pack_b, emit_sgemm, gemm_config
+from .gemm import GemmConfig, GemmEpilogue, GemmFlags, gemm_config
 
-__all__ = ["PackedB", "SgemmCall", "compile_sgemm"]
-
-_I64, _PTR = ctypes.c_int64, ctypes.c_void_p
-_SGEMM_ARGS = (_I64,) * 4 + (_PTR, _I64) * 3 + (_PTR, _PTR, _I64, _PTR, _PTR)
-_PACK_ARGS = (_I64, _I64, _PTR, _I64, _PTR)
+__all__ = ["PackedA", "PackedB", "SgemmCall", "compile_sgemm"]
 
 
 @dataclass(frozen=True)
@@ -40,16 +35,27 @@ class PackedB:
     k: int
 
 
-class SgemmCall:
-    """One compiled GEMM variant (see :func:`compile_sgemm`)."""
+@dataclass(frozen=True)
+class PackedA:
+    """A [m, k] packed whole by :meth:`SgemmCall.pack_a` (``data`` is 64-byte aligned)."""
 
-    def __init__(self, compiled: CompiledModule, config: GemmConfig, trans_b: bool, prepacked_b: bool):
-        self.compiled = compiled
-        self.config = config
-        self.trans_b = trans_b
-        self.prepacked_b = prepacked_b
-        self.function = compiled.function("sgemm", None, *_SGEMM_ARGS)
-        self._pack = compiled.function("sgemm_pack_b", None, *_PACK_ARGS) if prepacked_b else None
+    data: np.ndarray
+    m: int
+    k: int
+
+
+class SgemmCall:
+    """One GEMM variant: a library and the flags of its calls (see :func:`compile_sgemm`)."""
+
+    def __init__(self, library: KernelLibrary, flags: GemmFlags, epilogue: GemmEpilogue):
+        self.library = library
+        self.compiled = library.compiled
+        self.config = library.config
+        self.flags = flags
+        self.epilogue = epilogue
+        self.trans_b = bool(flags & GemmFlags.TRANS_B)
+        self.prepacked_b = bool(flags & GemmFlags.PREPACKED_B)
+        self.prepacked_a = bool(flags & GemmFlags.PREPACKED_A)
 
     def _shape_of_b(self, b: np.ndarray) -> tuple[int, int]:
         """``(k, n)`` of op(b)."""
@@ -57,47 +63,65 @@ class SgemmCall:
 
     def pack_b(self, b: np.ndarray) -> PackedB:
         """op(``b``) in the packed layout of a ``prepacked_b`` variant."""
-        if self._pack is None:
+        if not self.prepacked_b:
             raise RuntimeError("sgemm: pack_b needs a variant compiled with prepacked_b=True")
         _check_arrays(b)
         k, n = self._shape_of_b(b)
         data = _aligned(self.config.packed_b_floats(n, k))
-        self._pack(n, k, _address(b), b.strides[0] // 4, _address(data))
+        self.library.pack_b(n, k, _address(b), b.strides[0] // 4, int(self.flags & GemmFlags.TRANS_B), _address(data))
         return PackedB(data, n, k)
 
-    def __call__(self, a: np.ndarray, b: np.ndarray | PackedB, *, bias: np.ndarray | None = None,
+    def pack_a(self, a: np.ndarray) -> PackedA:
+        """``a`` in the packed layout of a ``prepacked_a`` variant."""
+        if not self.prepacked_a:
+            raise RuntimeError("sgemm: pack_a needs a variant compiled with prepacked_a=True")
+        _check_arrays(a)
+        data = _aligned(self.config.packed_a_floats(*a.shape))
+        self.library.pack_a(a.shape[0], a.shape[1], _address(a), a.strides[0] // 4, 0, _address(data))
+        return PackedA(data, *a.shape)
+
+    def __call__(self, a: np.ndarray | PackedA, b: np.ndarray | PackedB, *, bias: np.ndarray | None = None,
                  residual: np.ndarray | None = None, out: np.ndarray | None = None,
                  rows: tuple[int, int] | None = None) -> np.ndarray:
         """``out (=|+=) a @ op(b)`` plus the epilogue, over ``rows`` of the output (default all). Arrays are
-        float32 with a contiguous last axis and any row stride; ``b`` is a :class:`PackedB` for a
-        ``prepacked_b`` variant. Returns ``out`` (allocated when not given)."""
+        float32 with a contiguous last axis and any row stride; ``a`` is a :class:`PackedA` for a ``prepacked_a``
+        variant (then ``rows`` must be None), ``b`` a :class:`PackedB` for a ``prepacked_b`` one. Returns ``out``
+        (allocated when not given)."""
         run, out = self.bind(a, b, bias=bias, residual=residual, out=out, rows=rows)
         run()
         return out
 
-    def bind(self, a: np.ndarray, b: np.ndarray | PackedB, *, bias: np.ndarray | None = None,
+    def bind(self, a: np.ndarray | PackedA, b: np.ndarray | PackedB, *, bias: np.ndarray | None = None,
              residual: np.ndarray | None = None, out: np.ndarray | None = None,
              rows: tuple[int, int] | None = None) -> tuple[Callable[[], None], np.ndarray]:
         """:meth:`__call__`'s checks and argument marshalling done once: returns ``(run, out)`` where ``run()``
         is only the ctypes call (what the backend's compiled graph pays per GEMM; the benchmark times it)."""
         if isinstance(b, PackedB) != self.prepacked_b:
             raise TypeError(f"sgemm: b must {'' if self.prepacked_b else 'not '}be a PackedB for this variant")
-        m, k = a.shape
+        if isinstance(a, PackedA) != self.prepacked_a or isinstance(a, PackedA) and rows is not None:
+            raise TypeError(f"sgemm: a must {'' if self.prepacked_a else 'not '}be a PackedA for this variant "
+                            "(and a PackedA takes no row range)")
+        m, k = (a.m, a.k) if isinstance(a, PackedA) else a.shape
         k_b, n = (b.k, b.n) if isinstance(b, PackedB) else self._shape_of_b(b)
         if k_b != k:
-            raise ValueError(f"sgemm: a {a.shape} and op(b) [{k_b}, {n}] do not multiply")
+            raise ValueError(f"sgemm: a [{m}, {k}] and op(b) [{k_b}, {n}] do not multiply")
         out = np.empty((m, n), np.float32) if out is None else out
-        _check_arrays(a, out, bias, residual, *(() if isinstance(b, PackedB) else (b,)))
+        _check_arrays(out, bias, residual, *(() if isinstance(b, PackedB) else (b,)),
+                      *(() if isinstance(a, PackedA) else (a,)))
         begin, end = rows or (0, m)
-        pack_a = _aligned(self.config.pack_a_floats(end - begin, k))
-        pack_b = None if isinstance(b, PackedB) else _aligned(self.config.pack_b_floats(n, k))
+        pack_a = None if isinstance(a, PackedA) else _aligned(self.config.packed_a_floats(end - begin, k))
+        pack_b = None if isinstance(b, PackedB) else _aligned(self.config.packed_b_floats(n, k))
+        a_data, lda = (a.data, 0) if isinstance(a, PackedA) else (a, a.strides[0] // 4)
         b_data, ldb = (b.data, 0) if isinstance(b, PackedB) else (b, b.strides[0] // 4)
-        args = (begin, end, n, k, _address(a), a.strides[0] // 4, _address(b_data), ldb, _address(out),
-                out.strides[0] // 4, _address(bias), _address(residual),
-                0 if residual is None else residual.strides[0] // 4, _address(pack_a), _address(pack_b))
-        keep_alive = (a, b_data, out, bias, residual, pack_a, pack_b)  # the addresses in args point into these
+        ldr = 0 if residual is None else residual.strides[0] // 4
+        ldc = out.strides[0] // 4
+        bias_at = 0 if bias is None or not self.epilogue.row_bias else begin * 4
+        args = (end - begin, n, k, _address(a_data, begin * lda * 4), lda, _address(b_data), ldb,
+                _address(out, begin * ldc * 4), ldc, _address(bias, bias_at), _address(residual, begin * ldr * 4),
+                ldr, int(self.flags), _address(pack_a), _address(pack_b))
+        keep_alive = (a_data, b_data, out, bias, residual, pack_a, pack_b)  # the addresses in args point into these
 
-        def run(function=self.function, args=args, _arrays=keep_alive) -> None:
+        def run(function=self.library.sgemm, args=args, _arrays=keep_alive) -> None:
             function(*args)
 
         return run, out
@@ -110,8 +134,8 @@ def _check_arrays(*arrays: np.ndarray | None) -> None:
                              f"strides {array.strides}")
 
 
-def _address(array: np.ndarray | None) -> int | None:
-    return None if array is None else array.ctypes.data
+def _address(array: np.ndarray | None, byte_offset: int = 0) -> int | None:
+    return None if array is None else array.ctypes.data + byte_offset
 
 
 def _aligned(floats: int) -> np.ndarray:
@@ -122,15 +146,14 @@ def _aligned(floats: int) -> np.ndarray:
 
 
 def compile_sgemm(*, trans_b: bool = False, vector_bits: int | None = None, epilogue: GemmEpilogue | None = None,
-                  accumulate: bool = False, prepacked_b: bool = False, config: GemmConfig | None = None) -> SgemmCall:
-    """Emit (:func:`.gemm.emit_sgemm`, and :func:`.gemm.emit_pack_b` when ``prepacked_b``), compile with
-    ``ember_runtime.cpu.compile_module`` and wrap one GEMM variant. ``vector_bits`` defaults to the host's
-    (at least 256); the other arguments are :func:`.gemm.emit_sgemm`'s."""
-    vector_bits = vector_bits or max(256, host_target().vector_bits)
-    config = config or gemm_config(vector_bits)
-    module = ir.Module("ember_sgemm")
-    emit_sgemm(module, "sgemm", trans_b=trans_b, vector_bits=vector_bits, epilogue=epilogue, accumulate=accumulate,
-               prepacked_b=prepacked_b, config=config)
-    if prepacked_b:
-        emit_pack_b(module, "sgemm_pack_b", trans_b=trans_b, vector_bits=vector_bits, config=config)
-    return SgemmCall(compile_module(str(module)), config, trans_b, prepacked_b)
+                  accumulate: bool = False, prepacked_b: bool = False, config: GemmConfig | None = None,
+                  prepacked_a: bool = False) -> SgemmCall:
+    """One GEMM variant: the process's kernel library when ``config`` (default: :func:`.gemm.gemm_config` of
+    ``vector_bits``, default the host's, at least 256) is its blocking, else a library compiled for ``config``;
+    the other arguments choose the call's flags (:class:`~.gemm.GemmFlags`)."""
+    config = config or gemm_config(vector_bits or max(256, host_target().vector_bits))
+    library = ensure_library() if config == library_config() else build_library(config)
+    epilogue = epilogue or GemmEpilogue()
+    flags = epilogue.flags | (GemmFlags.TRANS_B if trans_b else 0) | (GemmFlags.ACCUMULATE if accumulate else 0)
+    flags |= (GemmFlags.PREPACKED_B if prepacked_b else 0) | (GemmFlags.PREPACKED_A if prepacked_a else 0)
+    return SgemmCall(library, flags, epilogue)

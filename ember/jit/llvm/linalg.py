@@ -1,10 +1,13 @@
 """``linear`` and ``matmul``.
 
-A float32 ``linear`` whose input rows and weight are contiguous calls the packed, register-blocked GEMM of
-:mod:`~ember.jit.llvm.gemm` (``x @ W^T`` with the bias in its epilogue), its packing buffers in the kernel's
-arena scratch. Every other product (float64, strided operands, ``matmul`` in all its rank cases: dot,
-matrix-vector, broadcast batches) is a plain loop nest ``for m, k: for n: out[m, n] += a[m, k] * b[k, n]``,
-correct for any strides and vectorised along n when ``b`` and the output are contiguous there.
+A float32 ``linear`` whose input rows and weight are contiguous calls the packed, register-blocked GEMM of the
+runtime's kernel library (:mod:`~ember.jit.llvm.gemm`: ``x @ W^T`` with the bias in its epilogue). A weight that
+is a parameter or constant is packed once, at compile time (``ctx.prepacked``: the ``ember_prepare`` entry packs
+it with ``ember_rt_pack_b``), and every call reads the packed panels; the kernel's arena scratch holds the packed
+rows of ``x`` (and the packed panels of a weight that is not a parameter or constant). Every other product
+(float64, strided operands, ``matmul`` in all its rank cases: dot, matrix-vector, broadcast batches) is a plain
+loop nest ``for m, k: for n: out[m, n] += a[m, k] * b[k, n]``, correct for any strides and vectorised along n
+when ``b`` and the output are contiguous there.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import llvmlite.ir as ir
 from ...tensor import dtypes
 from ..ir import Node
 from ..symbolic import as_expr
-from .codegen import I64, PTR, SCRATCH, KernelContext, Operand, count_loop, lowering, unsupported
+from .codegen import I64, SCRATCH, KernelContext, Operand, count_loop, is_weight, lowering, unsupported
 from .elementwise import broadcast_strides, merge_dims
-from .gemm import GemmEpilogue, emit_sgemm, gemm_config
+from .epilogues import emit_epilogue_loop, epilogue_of
+from .gemm import GemmEpilogue, GemmFlags, call_pack, call_sgemm, library_config
 from .memory import align
 from .reduce import nested_loops
 from .scalar_ops import cast_value, constant
@@ -40,17 +44,26 @@ def _uses_sgemm(node: Node, vector_bits: int) -> bool:
             and len(x.shape) >= 1 and all(isinstance(d, int) for d in w.shape))
 
 
-def _pack_bytes(node: Node, vector_bits: int) -> tuple[int, int]:
-    config = gemm_config(vector_bits)
+def _packed_weight_bytes(node: Node) -> int:
     n, k = node.operands[1].shape
-    return config.pack_a_floats(config.mc, k) * 4, config.pack_b_floats(n, k) * 4
+    return library_config().packed_b_floats(n, k) * 4
+
+
+def _scratch_layout(node: Node):
+    """``(offset of the packed rows of x, scratch bytes)``: the packed weight first (when it is packed per
+    call: a constant size), then ``x``'s rows, ``M * K`` floats and one tile of rows more (``M`` may be
+    symbolic)."""
+    config = library_config()
+    k = node.operands[1].shape[1]
+    rows = as_expr(1)
+    for size in node.operands[0].shape[:-1]:
+        rows = rows * size
+    weight = 0 if is_weight(node.operands[1]) else as_expr(align(_packed_weight_bytes(node))).const_value
+    return weight, as_expr(weight) + (rows + config.mr) * max(k, 1) * 4
 
 
 def _linear_scratch(node: Node, vector_bits: int):
-    if not _uses_sgemm(node, vector_bits):
-        return None
-    pack_a, pack_b = _pack_bytes(node, vector_bits)
-    return align(pack_a) + pack_b
+    return _scratch_layout(node)[1] if _uses_sgemm(node, vector_bits) else None
 
 
 SCRATCH["linear"] = _linear_scratch
@@ -61,31 +74,53 @@ def lower_linear(ctx: KernelContext) -> None:
     node = ctx.node
     x, w = ctx.tensor(node.operands[0]), ctx.tensor(node.operands[1])
     bias = None if node.operands[2] is None else ctx.tensor(node.operands[2])
+    # relu / residual add fused by epilogues.fuse_gemm_epilogues: in the GEMM's epilogue, else after the loop nest
+    activation, residual_value = epilogue_of(node)
+    residual = None if residual_value is None else ctx.tensor(residual_value)
     out = ctx.outputs[0]
     rows = _gemm_rows(x)
     w_rows = tuple(w.strides) == (w.shape[1], 1)
     bias_ok = bias is None or bias.dtype is dtypes.float32 and (bias.strides[0] == 1 or bias.shape[0] == 1)
-    if ctx.scratch is not None and rows is not None and w_rows and bias_ok:
-        _call_sgemm(ctx, x, w, bias, out, rows)
+    residual_rows = None if residual is None else _gemm_rows(residual)
+    residual_ok = residual is None or residual_rows is not None
+    if ctx.scratch is not None and rows is not None and w_rows and bias_ok and residual_ok:
+        _call_sgemm(ctx, x, w, bias, out, rows, activation, residual, residual_rows, _prepacked_weight(ctx))
         return
     transposed = Operand(w.ptr, w.dtype, (w.shape[1], w.shape[0]), (w.strides[1], w.strides[0]))
     emit_matmul(ctx, x, transposed, out, bias)
+    emit_epilogue_loop(ctx, out, activation, residual)
 
 
-def _call_sgemm(ctx: KernelContext, x: Operand, w: Operand, bias: Operand | None, out: Operand, rows: tuple) -> None:
-    b, vector_bits = ctx.builder, max(256, ctx.host_vector_bits)
-    name = f"ember_sgemm_nt{'_bias' if bias is not None else ''}_{vector_bits}"
-    fn = ctx.module.globals.get(name) or emit_sgemm(ctx.module, name, trans_b=True, vector_bits=vector_bits,
-                                                    epilogue=GemmEpilogue(bias=bias is not None))
+def _prepacked_weight(ctx: KernelContext):
+    """The pointer to the linear's weight packed at compile time into the GEMM's B panels, or None."""
+    n, k = ctx.node.operands[1].shape
+
+    def emit_pack(b: ir.IRBuilder, source: Operand, dest: ir.Value) -> None:
+        const = lambda value: ir.Constant(I64, value)  # noqa: E731
+        call_pack(b, "b", const(n), const(k), source.ptr, const(k), packed=dest, trans_b=True)
+
+    config = library_config()
+    return ctx.prepacked(ctx.node.operands[1], _packed_weight_bytes(ctx.node), emit_pack,
+                         tag=f"sgemm_b_t_{config.vector_bits}_{config.nr}x{config.kc}x{config.nc}")
+
+
+def _call_sgemm(ctx: KernelContext, x: Operand, w: Operand, bias: Operand | None, out: Operand, rows: tuple,
+                activation: str | None, residual: Operand | None, residual_rows: tuple | None,
+                packed: ir.Value | None) -> None:
+    """``out = epilogue(x @ W^T)`` by ``ember_rt_sgemm``, from the packed weight when there is one."""
+    epilogue = GemmEpilogue(bias=bias is not None, activation=activation,
+                            residual="before" if residual is not None else None)
+    flags = epilogue.flags | GemmFlags.TRANS_B | (GemmFlags.PREPACKED_B if packed is not None else 0)
     n, k = w.shape
-    pack_a_bytes, _ = _pack_bytes(ctx.node, ctx.host_vector_bits)
-    pack_b = b.gep(ctx.scratch, [ir.Constant(I64, as_expr(align(pack_a_bytes)).const_value)], inbounds=True,
-                   source_etype=ir.IntType(8))
     m, lda = rows
-    null = ir.Constant(PTR, None)
-    b.call(fn, [ir.Constant(I64, 0), ctx.sym(m), ctx.sym(n), ctx.sym(k), x.ptr, ctx.sym(lda), w.ptr, ctx.sym(k),
-                out.ptr, ctx.sym(n), bias.ptr if bias is not None else null, null, ir.Constant(I64, 0),
-                ctx.scratch, pack_b])
+    b = ctx.builder
+    rows_at, _ = _scratch_layout(ctx.node)
+    pack_a = b.gep(ctx.scratch, [ir.Constant(I64, rows_at)], inbounds=True, source_etype=ir.IntType(8))
+    call_sgemm(b, ctx.sym(m), ctx.sym(n), ctx.sym(k), x.ptr, ctx.sym(lda), w.ptr if packed is None else packed,
+               ctx.sym(k), out.ptr, ctx.sym(n), flags=flags, bias=None if bias is None else bias.ptr,
+               residual=None if residual is None else residual.ptr,
+               ldr=None if residual is None else ctx.sym(residual_rows[1]), pack_a=pack_a,
+               pack_b=ctx.scratch if packed is None else None)
 
 
 @lowering("matmul")

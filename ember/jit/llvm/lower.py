@@ -5,7 +5,8 @@ The ABI of the entry function::
     i64 ember_graph(ptr noalias buffers, ptr noalias symbols)
 
 ``buffers`` is an array of data pointers, in this order: the graph inputs, the parameters, the constants, the
-outputs, then the arena (one pointer, 64-byte aligned). Every tensor behind them is contiguous and of its
+outputs, the arena (one pointer, 64-byte aligned), then the packed region (64-byte aligned,
+:attr:`LoweredGraph.packed_size` bytes, owned by the caller). Every tensor behind them is contiguous and of its
 value's dtype; outputs are written, the rest read. ``symbols`` is an array of i64: the value of each of
 :attr:`LoweredGraph.symbols` (sorted names), from which the entry function evaluates every size, stride and
 arena offset (:class:`~ember.jit.llvm.codegen.SymEmitter`). The arena holds every intermediate at the offset
@@ -15,6 +16,12 @@ the memory plan gives it (:mod:`~ember.jit.llvm.memory`); its size, an expressio
 View nodes produce no code (:mod:`~ember.jit.llvm.layout`). A node writes straight into an output buffer when
 its value is a graph output; outputs that are views, inputs, parameters or repeated get a copy at the end.
 An op without a lowering raises ``NotImplementedError`` naming it: the caller runs the interpreter instead.
+
+When kernels asked for weights packed at compile time (:meth:`~.codegen.KernelContext.prepacked`), the module
+also has ``i64 ember_prepare(ptr buffers, ptr symbols)`` (:attr:`LoweredGraph.prepare`), same table: the caller
+calls it once, after binding the parameters and constants and before the first ``ember_graph`` call, and it
+writes every packed copy into the packed region. Compiled code thus uses the weights as they were then; after
+changing a weight the caller runs ``ember_prepare`` again.
 The entry returns 0, or the status code a kernel reported on bad data (``codegen.ERRORS``: an index out of
 range), which the caller raises as the eager op's exception.
 """
@@ -31,15 +38,45 @@ from ember_runtime.cpu import host_target
 from ...tensor.registry import OPS, VIEW
 from ..ir import NODE, Graph, Node, Value
 from ..symbolic import SymExpr, as_expr
-from . import conv, elementwise, gather, linalg, pool, reduce  # noqa: F401 - registers their lowerings
-from .codegen import I64, LOWERINGS, PTR, SCRATCH, KernelContext, Operand, SymEmitter, memory_type, unsupported
+from . import (  # noqa: F401 - importing a lowering module registers its lowerings
+    conv,
+    conv_transpose,
+    creation,
+    einsum,
+    elementwise,
+    gather,
+    linalg,
+    linalg_extra,
+    movement,
+    pool,
+    reduce,
+    reduce_extra,
+    scan,
+    scatter,
+    sort,
+    training,
+)
+from .codegen import (
+    I64,
+    LOWERINGS,
+    PTR,
+    SCRATCH,
+    KernelContext,
+    Operand,
+    PackedRegion,
+    SymEmitter,
+    memory_type,
+    unsupported,
+)
 from .elementwise import emit_copy
+from .epilogues import fuse_gemm_epilogues
 from .layout import Layout, contiguous_strides, view_layout
 from .memory import ArenaPlan, Request, plan_arena
 
-__all__ = ["ENTRY", "LoweredGraph", "lower_graph"]
+__all__ = ["ENTRY", "PREPARE", "LoweredGraph", "lower_graph"]
 
 ENTRY = "ember_graph"
+PREPARE = "ember_prepare"
 _WIDE = ('"min-legal-vector-width"="512"', '"prefer-vector-width"="512"')
 
 
@@ -56,6 +93,9 @@ class LoweredGraph:
     symbols: list[str]
     arena: ArenaPlan
     layouts: dict[Value, Layout]
+    # The packed region (bytes) and the entry that fills it once before the first call (None: there is none).
+    packed_size: int = 0
+    prepare: str | None = None
 
     @property
     def arena_size(self) -> SymExpr:
@@ -135,7 +175,8 @@ class _ModuleBuilder:
         self.layouts, self.kernels, self.arena = plan_layouts(graph, self.vector_bits)
         base = len(graph.inputs) + len(graph.params) + len(graph.constants)
         self.slots = {"input": 0, "param": len(graph.inputs), "const": len(graph.inputs) + len(graph.params),
-                      "output": base, "arena": base + len(graph.outputs)}
+                      "output": base, "arena": base + len(graph.outputs), "packed": base + len(graph.outputs) + 1}
+        self.region = PackedRegion()
 
     def _attributes(self, fn: ir.Function) -> None:
         fn.attributes = _KernelAttributes(["nounwind"])
@@ -166,16 +207,45 @@ class _ModuleBuilder:
                 args = [self._pointer(self.layouts[v], v.dtype.itemsize) for v in (*node.outputs, *inputs)]
                 if scratch is not None:
                     args.append(self._pointer(Layout(scratch, as_expr(0), (), ()), 1))
-                b.call(fn, [*args, self.status, *self.symbol_values])
+                b.call(fn, [*args, self._packed_base(), self.status, *self.symbol_values])
         for j, value in enumerate(self.graph.outputs):
             if self.layouts[value].storage != ("output", j):
                 fn = self._kernel(f"output{j}_copy", None, [value], [value],
                                   lambda ctx, source=value: emit_copy(ctx, ctx.tensor(source)))
                 out = Layout(("output", j), as_expr(0), (), ())
                 args = [self._pointer(out, 1), self._pointer(self.layouts[value], value.dtype.itemsize)]
-                b.call(fn, [*args, self.status, *self.symbol_values])
+                b.call(fn, [*args, self._packed_base(), self.status, *self.symbol_values])
         b.ret(b.load(self.status, typ=I64))
+        if self.region.requests:
+            self._prepare()
         return str(self.module)
+
+    def _packed_base(self) -> ir.Value:
+        """The packed region's pointer for a kernel call: loaded from the table once some kernel has asked for a
+        packed weight (a graph without any passes a table whose packed slot it never reads)."""
+        if not self.region.requests:
+            return ir.Constant(PTR, None)
+        if ("packed",) not in self.bases:
+            self.bases[("packed",)] = self.b.load(self._slot(self.b, self.entry.args[0], self.slots["packed"]), typ=PTR)
+        return self.bases[("packed",)]
+
+    @staticmethod
+    def _slot(b: ir.IRBuilder, table: ir.Value, slot: int) -> ir.Value:
+        return b.gep(table, [ir.Constant(I64, slot)], inbounds=True, source_etype=PTR)
+
+    def _prepare(self) -> None:
+        """``i64 ember_prepare(ptr buffers, ptr symbols)``: every packed copy written from its weight."""
+        fn = ir.Function(self.module, ir.FunctionType(I64, [PTR, PTR]), PREPARE)
+        self._attributes(fn)
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        packed = b.load(self._slot(b, fn.args[0], self.slots["packed"]), typ=PTR)
+        for request in self.region.requests.values():
+            value = request.value
+            kind, index = self.layouts[value].storage
+            source = b.load(self._slot(b, fn.args[0], self.slots[kind] + index), typ=PTR)
+            dest = b.gep(packed, [ir.Constant(I64, request.offset)], inbounds=True, source_etype=ir.IntType(8))
+            request.emit_pack(b, Operand(source, value.dtype, value.shape, contiguous_strides(value.shape)), dest)
+        b.ret(ir.Constant(I64, 0))
 
     def _pointer(self, layout: Layout, itemsize: int) -> ir.Value:
         """The address of ``layout``'s element 0, from the pointer table and the arena plan."""
@@ -184,8 +254,7 @@ class _ModuleBuilder:
         key = ("arena",) if in_arena else storage
         if key not in self.bases:
             slot = self.slots["arena"] if in_arena else self.slots[storage[0]] + storage[1]
-            self.bases[key] = b.load(b.gep(self.entry.args[0], [ir.Constant(I64, slot)], inbounds=True,
-                                           source_etype=PTR), typ=PTR)
+            self.bases[key] = b.load(self._slot(b, self.entry.args[0], slot), typ=PTR)
         offset = as_expr(layout.offset) * itemsize
         if in_arena:
             offset = offset + self.arena.offsets[storage]
@@ -194,8 +263,9 @@ class _ModuleBuilder:
 
     def _kernel(self, name: str, node: Node | None, outputs: list[Value], inputs: list[Value], lower,
                 scratch: bool = False) -> ir.Function:
-        """A kernel ``void name(out..., in..., [scratch,] status, symbols...)`` whose body ``lower(ctx)`` emits."""
-        n_ptrs = len(outputs) + len(inputs) + int(scratch) + 1
+        """A kernel ``void name(out..., in..., [scratch,] packed, status, symbols...)`` whose body ``lower(ctx)``
+        emits (``packed``: the packed region, see :meth:`_packed_base`)."""
+        n_ptrs = len(outputs) + len(inputs) + int(scratch) + 2
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR] * n_ptrs + [I64] * len(self.symbols)),
                          name)
         fn.linkage = "internal"
@@ -216,7 +286,8 @@ class _ModuleBuilder:
                    for arg, v in zip(fn.args[len(outputs):], inputs, strict=False)}
         builder = ir.IRBuilder(body)
         lower(KernelContext(node, builder, sym, tensors, outs, self.vector_bits,
-                            fn.args[n_ptrs - 2] if scratch else None, fn.args[n_ptrs - 1]))
+                            fn.args[n_ptrs - 3] if scratch else None, fn.args[n_ptrs - 1], fn.args[n_ptrs - 2],
+                            self.region))
         builder.ret_void()
         return fn
 
@@ -227,6 +298,10 @@ def lower_graph(graph: Graph) -> LoweredGraph:
     Raises:
         NotImplementedError: some node's op (or dtype, or case) has no lowering; the message names the op.
     """
-    builder = _ModuleBuilder(graph)
+    # linear/convolution + relu/residual add (+ max_pool) become one kernel (a rewritten copy: the interpreter keeps
+    # running the caller's graph, whose nodes eager ops understand).
+    builder = _ModuleBuilder(fuse_gemm_epilogues(graph))
     text = builder.build()
-    return LoweredGraph(text, builder.symbols, builder.arena, builder.layouts)
+    region = builder.region
+    return LoweredGraph(text, builder.symbols, builder.arena, builder.layouts, region.size,
+                        PREPARE if region.requests else None)

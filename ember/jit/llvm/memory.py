@@ -4,7 +4,9 @@ Sizes are expressions of the graph's symbols (a batch ``N``), so the plan is sym
 into *slots*, a slot is reused by a later value only when the two live ranges are disjoint and one size is
 known to cover the other for every value of the symbols (all coefficients of the difference are non-negative,
 sizes being polynomials of non-negative symbols). Slots are 64-byte aligned and laid end to end, so each
-offset and the arena size are expressions evaluated at call time.
+offset and the arena size are expressions evaluated at call time. Values that outlive their step are placed
+first, then those live for one step only (a kernel's scratch): a chain of values alternates between two slots and
+the scratch of its kernels goes beside them rather than between them.
 """
 
 from __future__ import annotations
@@ -56,29 +58,33 @@ def covers(a: SymExpr | int, b: SymExpr | int) -> bool:
 @dataclass
 class _Slot:
     size: SymExpr
-    busy_until: int
+    lives: list[tuple[int, int]] = field(default_factory=list)  # the (start, end) of each request placed here
     keys: list = field(default_factory=list)
+
+    def free_during(self, start: int, end: int) -> bool:
+        return all(end < s or e < start for s, e in self.lives)
 
 
 def plan_arena(requests: Sequence[Request]) -> ArenaPlan:
     """Place ``requests`` so that no two whose live ranges overlap share a byte (see the module docstring).
 
-    Requests are taken in order of their start; each goes to a free slot that covers it (the first one), else
-    to a free slot it covers (which grows to its size), else to a new slot.
+    Requests are taken in order of their start, those live for more than one step first; each goes to a slot
+    free while it lives that covers it (the first one), else to a free slot it covers (which grows to its size),
+    else to a new slot.
     """
     slots: list[_Slot] = []
-    for request in sorted(requests, key=lambda r: (r.start, r.end)):
+    for request in sorted(requests, key=lambda r: (r.start == r.end, r.start, r.end)):
         size = as_expr(request.size)
-        free = [s for s in slots if s.busy_until < request.start]
+        free = [s for s in slots if s.free_during(request.start, request.end)]
         slot = next((s for s in free if covers(s.size, size)), None)
         if slot is None:
             slot = next((s for s in free if covers(size, s.size)), None)
             if slot is not None:
                 slot.size = size
         if slot is None:
-            slot = _Slot(size, -1)
+            slot = _Slot(size)
             slots.append(slot)
-        slot.busy_until = request.end
+        slot.lives.append((request.start, request.end))
         slot.keys.append(request.key)
     plan = ArenaPlan()
     offset = as_expr(0)

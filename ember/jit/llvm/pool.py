@@ -1,9 +1,10 @@
 """``max_pool`` (values and int64 flat indices) and ``avg_pool`` over the trailing ``len(kernel)`` dims.
 
-Both loop over the leading dims and the output grid, and walk each window's taps in row-major order, unrolled
-(kernels are small), as the eager kernels of ``ember/nn/functional/pool_kernels.py`` do. A tap outside the
-input (the low padding, or past the high edge under ceil_mode) is skipped; its bounds checks are emitted only
-when some output position can put it outside.
+Both loop over the leading dims (the planes, split over the worker pool when there is enough work) and the
+output grid, and walk each window's taps in row-major order, unrolled (kernels are small), as the eager
+kernels of ``ember/nn/functional/pool_kernels.py`` do. A tap outside the input (the low padding, or past the high
+edge under ceil_mode) is skipped; its bounds checks are emitted only when some output position can put it
+outside.
 
 max_pool starts each window at the lowest value of the dtype and the position of the window's first tap inside
 the input, and takes a tap when it is greater (strict ``>``: the first maximum wins) or NaN (a NaN wins, and a
@@ -23,6 +24,7 @@ import llvmlite.ir as ir
 from ...tensor import dtypes
 from .codegen import I64, KernelContext, llvm_type, lowering, unsupported
 from .layout import contiguous_strides
+from .parallel import parallel_rows
 from .reduce import nested_loops
 from .scalar_ops import cast_value, constant
 
@@ -114,16 +116,36 @@ def _lowest(dt: dtypes.dtype) -> ir.Constant:
     return ir.Constant(llvm_type(dt), -(1 << (bits - 1)) if dt.is_signed else 0)
 
 
+def _plane_work(window_sizes: tuple, out_sizes: tuple) -> object:
+    """The work of one (leading-index) plane: its output positions times the window's taps."""
+    work = math.prod(window_sizes)
+    for size in out_sizes:
+        work = size * work
+    return work
+
+
+def _over_planes(ctx: KernelContext, emit) -> None:
+    """``emit(task_ctx, outer)`` for every index of the leading dims (the N*C planes), in parallel when large."""
+    kernel = _attrs(ctx)[0]
+    out = ctx.outputs[0]
+    lead = len(out.shape) - len(kernel)
+    parallel_rows(ctx, list(out.shape[:lead]), _plane_work(kernel, tuple(out.shape[lead:])), emit, "plane")
+
+
 @lowering("max_pool")
 def lower_max_pool(ctx: KernelContext) -> None:
-    b, dt = ctx.builder, ctx.outputs[0].dtype
-    if dt is dtypes.bool:
+    if ctx.outputs[0].dtype is dtypes.bool:
         raise unsupported(ctx.node.op, "bool input")
+    _over_planes(ctx, _max_pool_plane)
+
+
+def _max_pool_plane(ctx: KernelContext, outer: list[ir.Value]) -> None:
+    b, dt = ctx.builder, ctx.outputs[0].dtype
     kernel, stride, padding, dilation = _attrs(ctx)
     window = _Window(ctx, kernel, stride, padding, dilation)
     values, indices = ctx.outputs
-    with nested_loops(ctx, list(values.shape), "o") as index:
-        outer, grid = index[:window.lead], index[window.lead:]
+    with nested_loops(ctx, list(values.shape[window.lead:]), "o") as grid:
+        index = [*outer, *grid]
         starts = window.starts(grid)
         # The window's first tap inside the input: min(max(0, ceil((padding - j * stride) / dilation)), k - 1).
         first = []
@@ -163,16 +185,20 @@ def _divisor(ctx: KernelContext, window: _Window, starts: list[ir.Value], includ
 
 @lowering("avg_pool")
 def lower_avg_pool(ctx: KernelContext) -> None:
-    b, dt = ctx.builder, ctx.outputs[0].dtype
-    if dt is dtypes.bool:
+    if ctx.outputs[0].dtype is dtypes.bool:
         raise unsupported(ctx.node.op, "bool input")
+    _over_planes(ctx, _avg_pool_plane)
+
+
+def _avg_pool_plane(ctx: KernelContext, outer: list[ir.Value]) -> None:
+    b, dt = ctx.builder, ctx.outputs[0].dtype
     kernel, stride, padding, dilation = _attrs(ctx)
     attrs = ctx.node.attrs
     window = _Window(ctx, kernel, stride, padding, dilation)
     out = ctx.outputs[0]
     acc_dt = dt if dt.is_floating_point else dtypes.int64
-    with nested_loops(ctx, list(out.shape), "o") as index:
-        outer, grid = index[:window.lead], index[window.lead:]
+    with nested_loops(ctx, list(out.shape[window.lead:]), "o") as grid:
+        index = [*outer, *grid]
         starts = window.starts(grid)
         total = constant(acc_dt, 0)
         for tap in itertools.product(*map(range, kernel)):

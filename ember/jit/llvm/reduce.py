@@ -14,12 +14,13 @@ masked load with its empty lanes set to the neutral element, and at the end the 
 fixed tree). Where instead the source's innermost dim is kept and contiguous (``x.sum(0)`` of a matrix), a
 vector of neighbouring outputs accumulates at once, each lane in the order it would alone, the last group
 masked. The order of operations depends only on the shape, never on the machine's thread count, so results are
-deterministic.
+deterministic. Large reductions split their outputs (rows of outputs, with vectors across them) over the worker
+pool (:mod:`~ember.jit.llvm.parallel`); a reduction to one value stays on one thread.
 
 softmax and log_softmax run per row (every index of the other dims): the row maximum, then the sum of
 ``exp(x - max)`` (softmax stores the exponentials on the way), then the normalised row (softmax multiplies by
 ``1 / sum``, as PyTorch does), in three passes, each vectorised the same way (one register wide) when the row is
-the source's contiguous last dim.
+the source's contiguous last dim. Large inputs split their rows over the worker pool.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ import llvmlite.ir as ir
 from ...tensor import dtypes
 from ..symbolic import as_expr
 from .codegen import I64, KernelContext, Operand, count_loop, llvm_type, lowering, memory_type, unsupported
+from .parallel import parallel_rows
 from .scalar_ops import cast_value, constant, intrinsic, math_function
 from .vmath import splat
 
 __all__ = ["lanes_for", "nested_loops"]
 
 _MAX_LANES = 64
+# Vectors of neighbouring outputs per block of columns, the unit of parallel work of a reduction across them.
+_BLOCK_VECTORS = 8
 
 
 @contextmanager
@@ -211,7 +215,7 @@ def _reduced_loops(source: Operand, dims: tuple) -> list[tuple]:
 
 @lowering("sum", "mean", "amax", "amin", "var", "std")
 def lower_reduction(ctx: KernelContext) -> None:
-    node, b = ctx.node, ctx.builder
+    node = ctx.node
     source = ctx.tensor(node.operands[0])
     out = ctx.outputs[0]
     dims = tuple(node.attrs["dim"])
@@ -233,73 +237,94 @@ def lower_reduction(ctx: KernelContext) -> None:
         across = _fit(wide, source.shape[-1], 2)
     # The output is contiguous in the reduced shape: keepdim leaves size-1 dims where the reduced ones were.
     out_strides = [out.strides[d] for d in kept] if node.attrs["keepdim"] else list(out.strides)
-    count = ir.Constant(I64, 1)
-    for d in dims:
-        count = b.mul(count, ctx.sym(source.shape[d]))
-    accumulators = {op: _Accumulator(ctx, op, acc_dt, max(lanes, across))
-                    for op in (("sum",) if statistic else (node.op,))}
 
-    def accumulate(op: str, base: ir.Value, width: int, mask: ir.Value | None, transform=None) -> ir.Value:
-        """The ``op`` of the reduced elements from ``base``: of one output (``width`` 1, or the row in vectors of
-        ``lanes``), or of ``width`` neighbouring outputs (``across``; ``mask`` sets the valid ones)."""
-        acc = accumulators[op]
-        acc.reset()
+    def emit_outputs(ctx: KernelContext, outer: list[ir.Value]) -> None:
+        """The outputs at the kept indices ``outer`` (with ``across``, the last index is a block of columns),
+        emitted with ``ctx``, the kernel's or a task function's (see :func:`parallel_rows`)."""
+        b = ctx.builder
+        source, out = ctx.tensor(node.operands[0]), ctx.outputs[0]
+        count = ir.Constant(I64, 1)
+        for d in dims:
+            count = b.mul(count, ctx.sym(source.shape[d]))
+        accumulators = {op: _Accumulator(ctx, op, acc_dt, max(lanes, across))
+                        for op in (("sum",) if statistic else (node.op,))}
+
+        def accumulate(op: str, base: ir.Value, width: int, mask: ir.Value | None, transform=None) -> ir.Value:
+            """The ``op`` of the reduced elements from ``base``: of one output (``width`` 1, or the row in vectors
+            of ``lanes``), or of ``width`` neighbouring outputs (``across``; ``mask`` sets the valid ones)."""
+            acc = accumulators[op]
+            acc.reset()
+            if across > 1:
+                with nested_loops(ctx, [size for size, _ in loops], "r") as inner:
+                    at = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in loops]))
+                    x = cast_value(b, _load(b, source, at, width, mask), source.dtype, acc_dt)
+                    acc.add(x if transform is None else transform(x))
+                return b.load(acc.slot)
+            with nested_loops(ctx, [size for size, _ in loops[:-1]], "r") as inner:
+                row = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in loops[:-1]]))
+                stride = ctx.sym(loops[-1][1]) if loops else None
+
+                def body(i: ir.Value, width: int, mask: ir.Value | None) -> None:
+                    at = b.add(row, i if contiguous or stride is None else b.mul(i, stride))
+                    x = cast_value(b, _load(b, source, at, width, mask), source.dtype, acc_dt)
+                    acc.add(x if transform is None else transform(x), mask)
+
+                if loops:
+                    _row_pass(ctx, ctx.sym(loops[-1][0]), lanes, body)
+                else:  # every reduced dim has size 1 (or there are none): the one element
+                    body(ir.Constant(I64, 0), 1, None)
+            return acc.result()
+
+        def result(base: ir.Value, width: int, mask: ir.Value | None) -> ir.Value:
+            """The outputs from ``base`` (``width`` of them), in the output dtype."""
+            ty = llvm_type(acc_dt) if width == 1 else ir.VectorType(llvm_type(acc_dt), width)
+            if statistic:
+                elements = splat(b, b.sitofp(count, llvm_type(acc_dt)), ty)
+                mean = b.fdiv(accumulate("sum", base, width, mask), elements)
+
+                def square(x: ir.Value) -> ir.Value:
+                    deviation = b.fsub(x, mean if x.type == mean.type else splat(b, mean, x.type))
+                    return b.fmul(deviation, deviation)
+
+                squares = accumulate("sum", base, width, mask, square)
+                divisor = b.fsub(b.sitofp(count, llvm_type(acc_dt)), constant(acc_dt, node.attrs["correction"]))
+                positive = b.fcmp_ordered(">", divisor, constant(acc_dt, 0))
+                divisor = b.select(positive, divisor, constant(acc_dt, 0))
+                value = b.fdiv(squares, splat(b, divisor, ty))
+                if node.op == "std":
+                    value = intrinsic(b, "sqrt", value)
+            else:
+                value = accumulate(node.op, base, width, mask)
+                if node.op == "mean":
+                    value = b.fdiv(value, splat(b, b.sitofp(count, llvm_type(acc_dt)), ty))
+            return cast_value(b, value, acc_dt, out.dtype)
+
         if across > 1:
-            with nested_loops(ctx, [size for size, _ in loops], "r") as inner:
-                at = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in loops]))
-                x = cast_value(b, _load(b, source, at, width, mask), source.dtype, acc_dt)
-                acc.add(x if transform is None else transform(x))
-            return b.load(acc.slot)
-        with nested_loops(ctx, [size for size, _ in loops[:-1]], "r") as inner:
-            row = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in loops[:-1]]))
-            stride = ctx.sym(loops[-1][1]) if loops else None
-
-            def body(i: ir.Value, width: int, mask: ir.Value | None) -> None:
-                at = b.add(row, i if contiguous else b.mul(i, stride))
-                x = cast_value(b, _load(b, source, at, width, mask), source.dtype, acc_dt)
-                acc.add(x if transform is None else transform(x), mask)
-
-            if loops:
-                _row_pass(ctx, ctx.sym(loops[-1][0]), lanes, body)
-            else:  # every reduced dim has size 1 (or there are none): the one element
-                body(ir.Constant(I64, 0), 1, None)
-        return acc.result()
-
-    def result(base: ir.Value, width: int, mask: ir.Value | None) -> ir.Value:
-        """The outputs from ``base`` (``width`` of them), in the output dtype."""
-        ty = llvm_type(acc_dt) if width == 1 else ir.VectorType(llvm_type(acc_dt), width)
-        if statistic:
-            mean = b.fdiv(accumulate("sum", base, width, mask), splat(b, b.sitofp(count, llvm_type(acc_dt)), ty))
-
-            def square(x: ir.Value) -> ir.Value:
-                deviation = b.fsub(x, mean if x.type == mean.type else splat(b, mean, x.type))
-                return b.fmul(deviation, deviation)
-
-            squares = accumulate("sum", base, width, mask, square)
-            divisor = b.fsub(b.sitofp(count, llvm_type(acc_dt)), constant(acc_dt, node.attrs["correction"]))
-            divisor = b.select(b.fcmp_ordered(">", divisor, constant(acc_dt, 0)), divisor, constant(acc_dt, 0))
-            value = b.fdiv(squares, splat(b, divisor, ty))
-            if node.op == "std":
-                value = intrinsic(b, "sqrt", value)
-        else:
-            value = accumulate(node.op, base, width, mask)
-            if node.op == "mean":
-                value = b.fdiv(value, splat(b, b.sitofp(count, llvm_type(acc_dt)), ty))
-        return cast_value(b, value, acc_dt, out.dtype)
-
-    if across > 1:
-        with nested_loops(ctx, [source.shape[d] for d in kept[:-1]], "o") as outer:
-            base = _sum_products(b, ctx, outer, [source.strides[d] for d in kept[:-1]])
-            out_base = _sum_products(b, ctx, outer, out_strides[:-1])
+            # outer ends with the block of columns: [block * j, block * (j + 1)) of the kept last dim.
+            first = b.mul(outer[-1], ir.Constant(I64, block))
+            base = b.add(_sum_products(b, ctx, outer[:-1], [source.strides[d] for d in kept[:-1]]), first)
+            out_base = b.add(_sum_products(b, ctx, outer[:-1], out_strides[:-1]), first)
+            left = b.sub(ctx.sym(source.shape[-1]), first)
+            columns = b.select(b.icmp_signed("<", left, ir.Constant(I64, block)), left, ir.Constant(I64, block))
 
             def group(i: ir.Value, width: int, mask: ir.Value | None) -> None:
                 _store(b, out, b.add(out_base, i), result(b.add(base, i), width, mask), mask)
 
-            _row_pass(ctx, ctx.sym(source.shape[-1]), across, group)
-        return
-    with nested_loops(ctx, [source.shape[d] for d in kept], "o") as outer:
-        base = _sum_products(b, ctx, outer, [source.strides[d] for d in kept])
-        out.store(b, _sum_products(b, ctx, outer, out_strides), result(base, 1, None))
+            _row_pass(ctx, columns, across, group)
+        else:
+            base = _sum_products(b, ctx, outer, [source.strides[d] for d in kept])
+            out.store(b, _sum_products(b, ctx, outer, out_strides), result(base, 1, None))
+
+    # Each output is reduced alone, in the same order on any thread: split the outputs over tasks (with across,
+    # blocks of columns, a whole number of vectors each, so that only the last block has a masked tail).
+    per_output = math.prod([source.shape[d] for d in dims], start=as_expr(1))
+    if across > 1:
+        block = across * _BLOCK_VECTORS
+        blocks = (as_expr(source.shape[-1]) + (block - 1)) // block
+        sizes = [*(source.shape[d] for d in kept[:-1]), blocks]
+        parallel_rows(ctx, sizes, per_output * block, emit_outputs, "out")
+    else:
+        parallel_rows(ctx, [source.shape[d] for d in kept], per_output, emit_outputs, "out")
 
 
 def _sum_products(b: ir.IRBuilder, ctx: KernelContext, indices: list, strides: list) -> ir.Value:
@@ -313,8 +338,8 @@ def _sum_products(b: ir.IRBuilder, ctx: KernelContext, indices: list, strides: l
 
 @lowering("softmax", "log_softmax")
 def lower_softmax(ctx: KernelContext) -> None:
-    node, b = ctx.node, ctx.builder
-    source, out = ctx.tensor(node.operands[0]), ctx.outputs[0]
+    node = ctx.node
+    source = ctx.tensor(node.operands[0])
     dt = node.attrs["dtype"]
     if dt not in (dtypes.float32, dtypes.float64):
         raise unsupported(node.op, f"dtype {dt}")
@@ -328,11 +353,14 @@ def lower_softmax(ctx: KernelContext) -> None:
     # One register wide: the exponential's polynomial keeps many registers busy already.
     register = lanes_for(dt, ctx.host_vector_bits, 1)
     lanes = _fit(register, source.shape[dim], register) if contiguous else 1
-    top, total = _Accumulator(ctx, "amax", dt, lanes), _Accumulator(ctx, "sum", dt, lanes)
-    length = ctx.sym(source.shape[dim])
-    src_stride, out_stride = ctx.sym(source.strides[dim]), ctx.sym(out.strides[dim])
 
-    with nested_loops(ctx, [source.shape[d] for d in others], "row") as outer:
+    def emit_row(ctx: KernelContext, outer: list[ir.Value]) -> None:
+        """The row at the other dims' indices ``outer``, emitted with ``ctx`` (the kernel's or a task's)."""
+        b = ctx.builder
+        source, out = ctx.tensor(node.operands[0]), ctx.outputs[0]
+        top, total = _Accumulator(ctx, "amax", dt, lanes), _Accumulator(ctx, "sum", dt, lanes)
+        length = ctx.sym(source.shape[dim])
+        src_stride, out_stride = ctx.sym(source.strides[dim]), ctx.sym(out.strides[dim])
         src_row = _sum_products(b, ctx, outer, [source.strides[d] for d in others])
         out_row = _sum_products(b, ctx, outer, [out.strides[d] for d in others])
 
@@ -375,3 +403,6 @@ def lower_softmax(ctx: KernelContext) -> None:
                 _store(b, out, out_at(i), b.fsub(shifted, splat(b, log_sum, x.type)), mask)
 
         _row_pass(ctx, length, lanes, normalise)
+
+    # Rows are independent and each is computed the same way on any thread: split them over tasks.
+    parallel_rows(ctx, [source.shape[d] for d in others], source.shape[dim], emit_row, "row")

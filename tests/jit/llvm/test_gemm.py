@@ -1,5 +1,6 @@
-"""The fp32 GEMM generator (ember.jit.llvm.gemm): every variant against a float64 numpy reference on random
-inputs, at tile edges, odd and prime sizes, strided operands, with each epilogue; row splits are bitwise exact."""
+"""The fp32 GEMM of the kernel library (ember_runtime.cpu.kernels, called through ember.jit.llvm.gemm_call): every
+variant against a float64 numpy reference on random inputs, at tile edges, odd and prime sizes, strided operands,
+with each epilogue; row splits are bitwise exact."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import numpy as np
 import pytest
 from llvmlite import ir
 
-from ember.jit.llvm.gemm import GemmConfig, GemmEpilogue, emit_sgemm, gemm_config
+from ember.jit.llvm.gemm import GemmConfig, GemmEpilogue, GemmFlags, call_sgemm, gemm_config
 from ember.jit.llvm.gemm_call import compile_sgemm
 from ember_runtime.cpu import host_target
+from ember_runtime.cpu.kernels import DECLARES_LIBRARY, library_ir
 
 HOST_BITS = host_target().vector_bits
 BITS = [bits for bits in (256, 512) if bits <= HOST_BITS]
@@ -92,12 +94,15 @@ def test_padding_columns_of_a_strided_output_are_left_alone(bits):
 
 EPILOGUES = [GemmEpilogue(bias=True), GemmEpilogue(activation="relu"), GemmEpilogue(residual="after"),
              GemmEpilogue(bias=True, activation="relu", residual="before"),
-             GemmEpilogue(bias=True, activation="relu", residual="after")]
+             GemmEpilogue(bias=True, activation="relu", residual="after"),
+             GemmEpilogue(row_bias=True, activation="relu", residual="before")]
 
 
 def apply_epilogue(acc, epilogue: GemmEpilogue, bias, residual):
     if epilogue.bias:
         acc = acc + bias
+    if epilogue.row_bias:
+        acc = acc + bias[:, None]
     if epilogue.residual == "before":
         acc = acc + residual
     if epilogue.activation == "relu":
@@ -114,7 +119,7 @@ def apply_epilogue(acc, epilogue: GemmEpilogue, bias, residual):
 def test_epilogues(bits, trans_b, epilogue, m, n, k):
     rng = np.random.default_rng(m + n + k)
     a, b = operands(rng, m, n, k, trans_b)
-    bias = rng.standard_normal(n, dtype=np.float32)
+    bias = rng.standard_normal(m if epilogue.row_bias else n, dtype=np.float32)
     residual = rng.standard_normal((m, n + 4), dtype=np.float32)[:, :n]  # strided: ldr != n
     out = kernel(trans_b, bits, epilogue)(a, b, bias=bias, residual=residual)
     expected = apply_epilogue(product(a, b, trans_b), epilogue, bias.astype(np.float64), residual.astype(np.float64))
@@ -148,14 +153,16 @@ def test_k_zero_gives_the_epilogue_of_a_zero_product(bits):
 
 @pytest.mark.parametrize("bits", BITS)
 def test_row_ranges_compose_bitwise_into_the_full_product(bits):
-    """A worker pool splits M: any split must give exactly the single call's result."""
+    """The library cuts M at multiples of mr (where tiles start): any such split gives exactly the single call's
+    result (the last tile, of fewer rows, may use another kernel: a one-row tile sums k in four chains)."""
     rng = np.random.default_rng(9)
     m, n, k = 61, 45, 530
     a, b = operands(rng, m, n, k, True)
     gemm = kernel(True, bits)
     whole = gemm(a, b)
     split = np.full((m, n), np.nan, np.float32)
-    for begin, end in [(0, 5), (5, 20), (20, 21), (21, 61)]:
+    mr = gemm.config.mr
+    for begin, end in [(0, mr), (mr, 3 * mr), (3 * mr, 4 * mr), (4 * mr, m)]:
         gemm(a, b, out=split, rows=(begin, end))
     np.testing.assert_array_equal(split, whole)
 
@@ -168,19 +175,28 @@ def test_relu_keeps_nan_like_torch():
 
 
 @pytest.mark.skipif(HOST_BITS < 512, reason="the host lacks avx512f")
-def test_avx512_variant_uses_zmm_registers_and_the_vector_width_attributes():
-    module = ir.Module("t")
-    emit_sgemm(module, "g", trans_b=False, vector_bits=512)
-    text = str(module)
+def test_avx512_library_uses_zmm_registers_and_the_vector_width_attributes():
+    text = library_ir(gemm_config(512))
     assert '"prefer-vector-width"="512"' in text and "llvm.fma.v16f32" in text
     assert "zmm" in kernel(False, 512).compiled.assembly()
 
 
-def test_avx2_variant_uses_eight_lane_fmas():
-    module = ir.Module("t")
-    emit_sgemm(module, "g", trans_b=True, vector_bits=256)
-    text = str(module)
+def test_avx2_library_uses_eight_lane_fmas():
+    text = library_ir(gemm_config(256))
     assert "llvm.fma.v8f32" in text and "prefer-vector-width" not in text
+
+
+def test_graph_modules_only_declare_the_library():
+    module = ir.Module("t")
+    i64, ptr = ir.IntType(64), ir.PointerType()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [i64, ptr, ptr, ptr, ptr]), "g")
+    size, a, b, c, bias = fn.args
+    builder = ir.IRBuilder(fn.append_basic_block())
+    call_sgemm(builder, size, size, size, a, size, b, size, c, size, flags=GemmFlags.TRANS_B | GemmFlags.BIAS_COLS,
+               bias=bias, pack_a=a, pack_b=b)
+    builder.ret_void()
+    text = str(module)
+    assert DECLARES_LIBRARY.search(text) and "llvm.fma" not in text and "!ember.kernel_abi" in text
 
 
 def test_bad_arguments_are_rejected():
@@ -190,8 +206,8 @@ def test_bad_arguments_are_rejected():
         GemmEpilogue(residual="middle")
     with pytest.raises(ValueError, match="multiple"):
         GemmConfig(512, mr=14, nr=24, mc=140, kc=256, nc=4096)
-    with pytest.raises(ValueError, match="config is for"):
-        emit_sgemm(ir.Module("t"), "g", trans_b=False, vector_bits=256, config=gemm_config(512))
+    with pytest.raises(ValueError, match="exclude each other"):
+        GemmEpilogue(bias=True, row_bias=True)
     with pytest.raises(ValueError, match="do not multiply"):
         kernel(False, BITS[-1])(np.ones((2, 3), np.float32), np.ones((4, 2), np.float32))
 
@@ -204,18 +220,20 @@ def small_blocks(bits: int) -> GemmConfig:
 
 @pytest.mark.parametrize("bits", BITS)
 @pytest.mark.parametrize("trans_b", [False, True])
-@pytest.mark.parametrize("prepacked_b", [False, True])
-def test_every_blocking_loop_with_small_blocks(bits, trans_b, prepacked_b):
-    rng = np.random.default_rng(bits + 2 * trans_b + 4 * prepacked_b)
+@pytest.mark.parametrize("prepacked", ["", "b", "ab"])
+def test_every_blocking_loop_with_small_blocks(bits, trans_b, prepacked):
+    rng = np.random.default_rng(bits + 2 * trans_b + 4 * len(prepacked))
     config = small_blocks(bits)
     epilogue = GemmEpilogue(bias=True, activation="relu", residual="after")
-    gemm = compile_sgemm(trans_b=trans_b, vector_bits=bits, epilogue=epilogue, prepacked_b=prepacked_b,
-                         config=config)
-    m, n, k = 3 * config.mc + 1, 2 * config.nc + config.nr + 3, 3 * config.kc + 5
+    gemm = compile_sgemm(trans_b=trans_b, vector_bits=bits, epilogue=epilogue, prepacked_b="b" in prepacked,
+                         prepacked_a="a" in prepacked, config=config)
+    # several blocks of every size, and enough work that the product is cut into several tasks
+    m, n, k = 5 * config.mc + 1, 4 * config.nc + config.nr + 3, 20 * config.kc + 5
     a, b = operands(rng, m, n, k, trans_b, pad=2)
     bias = rng.standard_normal(n, dtype=np.float32)
     residual = rng.standard_normal((m, n), dtype=np.float32)
-    out = gemm(a, gemm.pack_b(b) if prepacked_b else b, bias=bias, residual=residual)
+    out = gemm(gemm.pack_a(a) if "a" in prepacked else a, gemm.pack_b(b) if "b" in prepacked else b, bias=bias,
+               residual=residual)
     expected = apply_epilogue(product(a, b, trans_b), epilogue, bias, residual)
     assert_close(out, expected, k)
 
@@ -232,3 +250,20 @@ def test_prepacked_b_equals_packing_on_the_fly_bitwise(bits):
         kernel(True, bits).pack_b(b)
     with pytest.raises(ValueError, match="do not multiply"):
         packed(a[:, :10], packed.pack_b(b))
+
+
+@pytest.mark.parametrize("bits", BITS)
+def test_prepacked_a_with_row_bias_equals_packing_on_the_fly_bitwise(bits):
+    """A convolution's filters are A: packed once at compile time, with the bias per output channel (row)."""
+    rng = np.random.default_rng(22)
+    a, b = operands(rng, 45, 300, 75, False)
+    bias = rng.standard_normal(45, dtype=np.float32)
+    epilogue = GemmEpilogue(row_bias=True, activation="relu")
+    packed = compile_sgemm(vector_bits=bits, prepacked_a=True, epilogue=epilogue)
+    out = packed(packed.pack_a(a), b, bias=bias)
+    np.testing.assert_array_equal(out, kernel(False, bits, epilogue)(a, b, bias=bias))
+    assert_close(out, np.maximum(product(a, b, False) + bias[:, None], 0.0), 75)
+    with pytest.raises(TypeError, match="PackedA"):
+        packed(a, b, bias=bias)
+    with pytest.raises(RuntimeError, match="prepacked_a=True"):
+        kernel(False, bits).pack_a(a)
