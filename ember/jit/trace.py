@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -11,9 +12,10 @@ from ..autograd import no_grad
 from ..nn.modules.module import Module
 from ..tensor.tensor import Tensor
 from . import passes
+from .artifact import save as save_artifact
 from .check import check_trace
 from .interpreter import bind_symbols, run_graph
-from .ir import Graph, Value, format_dtype, format_shape
+from .ir import INPUT, PARAM, Graph, Value, format_dtype, format_shape
 from .pytree import constants, describe, flatten, leaf_names, unflatten
 from .symbolic import SymExpr, SymInt, sym
 from .tracer import Tracer, TracingError, symbolic_tensor
@@ -46,17 +48,25 @@ class TracedModule:
         inputs / outputs: lists of :class:`TensorSpec`, in the order of the flattened arguments and results.
         params: the tensors bound to the graph's parameter inputs, by name (the module's own parameters and
             buffers, shared with it; tensors that passes derived, such as folded BatchNorm weights, are new).
-        backend: what runs the graph: ``"interpreter"`` or ``"llvm"`` (compiled machine code).
+        backend: what runs the graph: ``"llvm"`` (machine code compiled for this CPU, the default) or
+            ``"interpreter"`` (the reference, op by op; for debugging, and for graphs the compiler cannot lower).
+
+    Parameters stay shared with the module, as in ``torch.jit.trace``: in-place updates reach the graph (the
+    compiled code re-lays out its weights on the next call). Tensors the passes derived (folded BatchNorm weights)
+    are snapshots taken at trace time.
     """
 
     def __init__(self, graph: Graph, params: dict[str, Tensor], in_spec: Any, out_spec: Any, name: str,
-                 backend: str = "interpreter"):
+                 backend: str = "llvm"):
         self.graph = graph
         self.params = params
         self._in_spec, self._out_spec = in_spec, out_spec
         self.name = name
         self.backend = backend
         self._compiled = None
+        inputs = {v: i for i, v in enumerate(graph.inputs)}
+        self._aliased_outputs = [(j, v.kind, inputs[v] if v.kind == INPUT else v.name)
+                                 for j, v in enumerate(graph.outputs) if v.kind in (INPUT, PARAM)]
         if backend == "llvm":
             from .llvm.compiled import compile_graph
 
@@ -91,15 +101,24 @@ class TracedModule:
         """Run the graph on ``args`` (structured as the example inputs) and return the results likewise."""
         leaves, spec = flatten(args)
         self._check_inputs(leaves, spec)
-        if self._compiled is not None:
-            # The compiled graph binds (and checks) the symbols once per input signature itself.
+        if self._compiled is not None and Tracer._active is None:
+            # The compiled graph binds (and checks) the symbols once per input signature itself. (Inside another
+            # trace the interpreter runs instead, so that the graph's ops are recorded, inlined.)
             outputs = self._compiled(leaves)
+            for j, kind, key in self._aliased_outputs:  # an input or parameter returned is the tensor itself
+                outputs[j] = leaves[key] if kind == INPUT else self.params[key]
         else:
             with no_grad():
                 outputs = run_graph(self.graph, leaves, self.params, bind_symbols(self.graph, leaves))
         return unflatten(self._out_spec, outputs)
 
     __call__ = forward
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the traced model as an ``.ember`` artifact (``docs/artifact-format.md``), which
+        ``ember.jit.load`` and the standalone ``ember_runtime.load`` run; a graph not compiled yet is compiled
+        for the CPU first (``NotImplementedError`` names an op without an LLVM lowering)."""
+        save_artifact(self, path)
 
     def __repr__(self) -> str:
         ins = ", ".join(map(str, self.inputs))
@@ -168,7 +187,7 @@ def _symbols_for(names: list[str], leaves: list[Tensor], dynamic_dims: DynamicDi
 
 def trace(fn_or_module: Module | Callable, example_inputs: Any, *, dynamic_dims: DynamicDims = None,
           check_inputs: Sequence[Any] | None = None, optimize: bool = True,
-          backend: str = "interpreter") -> TracedModule:
+          backend: str = "llvm") -> TracedModule:
     """Trace ``fn_or_module`` on ``example_inputs`` into a static graph.
 
     The forward runs once, eagerly, on the example; every primitive op it dispatches becomes a node. Python
@@ -189,8 +208,9 @@ def trace(fn_or_module: Module | Callable, example_inputs: Any, *, dynamic_dims:
         check_inputs: further argument tuples (or single tensors); the traced graph is run on each and compared
             with eager execution, and a divergence raises :class:`TracingError`.
         optimize: run the graph passes (dead code, CSE, folding, simplification, fusion grouping).
-        backend: ``"interpreter"`` (the reference) or ``"llvm"``: compile the graph to machine code for this CPU
-            (:mod:`ember.jit.llvm`); a graph with an op the compiler lacks warns and runs with the interpreter.
+        backend: ``"llvm"`` (the default): compile the graph to machine code for this CPU (:mod:`ember.jit.llvm`);
+            a graph with an op or dtype the compiler lacks warns and runs with the interpreter. ``"interpreter"``:
+            run the graph op by op with the reference interpreter (for debugging).
 
     Returns:
         A :class:`TracedModule`.
