@@ -1,10 +1,12 @@
-"""The quick start's training run: it learns, its checkpoint resumes the same run exactly, and it logs events."""
+"""The quick start: it learns, its checkpoint resumes the same run exactly, it logs events, and its artifact serves
+the same accuracy from ember_runtime in a fresh process without ember."""
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ember
@@ -47,3 +49,21 @@ def test_training_logs_tensorboard_events(quickstart, tmp_path):
         run.train_epoch(writer)
     events = list(tmp_path.glob("events.out.tfevents.*"))
     assert len(events) == 1 and events[0].stat().st_size > 100
+
+
+def test_artifact_serves_the_same_accuracy_without_ember(quickstart, tmp_path):
+    import ember_runtime
+
+    ember.manual_seed(0)
+    run = quickstart.Run(epochs=1, batch_size=64, lr=3e-3)
+    run.train_epoch(None)
+    accuracy = run.accuracy()
+    report = quickstart.export_and_serve(run, tmp_path)
+    # The fresh process (where `import ember` fails) classifies the test set exactly as ember does.
+    assert report["accuracy"] == accuracy > 0.3
+    assert report["inputs"] == ["x: float32['N', 1, 8, 8]"]
+    assert set(report["latency_ms"]) == {"1", "64"} and all(t > 0 for t in report["latency_ms"].values())
+    model = ember_runtime.load(tmp_path / "digits.ember")
+    with ember.no_grad():
+        images = next(iter(run.test_loader))[0][:5]
+        np.testing.assert_allclose(model(images.numpy()), run.model(images).numpy(), rtol=1e-5, atol=1e-5)
