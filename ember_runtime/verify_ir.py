@@ -9,7 +9,8 @@ declare (use without defining) only:
   ``llvm.`` name (LLVM would compile it into a call of a symbol that does not exist);
 - the C math library functions the lowerings call (``erf``, ``erfcf``, ``asinh``...: :data:`LIBM_FUNCTIONS`);
 - ``memcpy``, ``memset``, ``memmove``;
-- the runtime's own entry points: the kernel library (``ember_rt_*``) and the thread pool (``ember_parallel_*``).
+- the runtime's own entry points: the kernel library's (``ember_rt_sgemm``, ``ember_rt_pack_a``, ``ember_rt_pack_b``)
+  and the thread pool's ``ember_parallel_for``.
 
 and each such function must resolve (a registered runtime symbol or a libc/libm function of the process): an
 unresolved one would become a call of address 0.
@@ -28,9 +29,11 @@ import re
 
 import llvmlite.binding as llvm
 
+from .cpu.kernels import PACK_A, PACK_B, SGEMM
+from .cpu.threadpool import PARALLEL_FOR
 from .errors import ForbiddenSymbol, InlineAssembly, MalformedSection
 
-__all__ = ["INTRINSIC_FAMILIES", "LIBM_FUNCTIONS", "RUNTIME_FUNCTIONS", "RUNTIME_PREFIXES", "is_allowed",
+__all__ = ["INTRINSIC_FAMILIES", "LIBM_FUNCTIONS", "RUNTIME_ENTRY_POINTS", "RUNTIME_FUNCTIONS", "is_allowed",
            "verify_ir"]
 
 _LIBM_DOUBLE = ("sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh",
@@ -40,8 +43,9 @@ _LIBM_DOUBLE = ("sin", "cos", "tan", "asin", "acos", "atan", "atan2", "sinh", "c
 # Every libm function above in double and float (``f`` suffix) precision.
 LIBM_FUNCTIONS = frozenset(_LIBM_DOUBLE) | frozenset(name + "f" for name in _LIBM_DOUBLE)
 RUNTIME_FUNCTIONS = frozenset({"memcpy", "memset", "memmove"}) | LIBM_FUNCTIONS
-# Name prefixes of the runtime's own entry points: the kernel library and the thread pool.
-RUNTIME_PREFIXES = ("ember_rt_", "ember_parallel_")
+# The runtime's own entry points graphs may call: the kernel library's and the thread pool's parallel-for (its
+# thread-count controls are the host's business, not an artifact's).
+RUNTIME_ENTRY_POINTS = frozenset({SGEMM, PACK_A, PACK_B, PARALLEL_FOR})
 # The LLVM intrinsic families the IR may use (``llvm.<family>.<type suffixes>``): target-independent arithmetic,
 # math, vector and memory intrinsics. Intrinsics outside it (``llvm.read_register``, ``llvm.x86.*``...) and unknown
 # ``llvm.`` names (which LLVM would compile into calls of a missing symbol) are refused.
@@ -79,7 +83,7 @@ def is_allowed(name: str, machine: str | None = None) -> bool:
     """Whether the IR may declare the external function ``name`` (on a host of architecture ``machine``)."""
     if name.startswith("llvm."):
         return _intrinsic_allowed(name, (machine or platform.machine()).lower())
-    return name in RUNTIME_FUNCTIONS or name.startswith(RUNTIME_PREFIXES)
+    return name in RUNTIME_FUNCTIONS or name in RUNTIME_ENTRY_POINTS
 
 
 def _resolves(name: str) -> bool:
@@ -149,7 +153,7 @@ def verify_ir(ir_text: str, *, path: str = "<memory>", part: str = "LLVM IR",
             raise ForbiddenSymbol(path, part, f"declares the external function @{function.name}, which is outside "
                                   "the runtime's allow-list", offset=offset,
                                   expected="math/vector/memory llvm.* intrinsics, libm, memcpy/memset/memmove, "
-                                  "ember_rt_*, ember_parallel_*", found=f"@{function.name}")
+                                  + ", ".join(sorted(RUNTIME_ENTRY_POINTS)), found=f"@{function.name}")
         if not _resolves(function.name):
             raise ForbiddenSymbol(path, part, f"declares the external function @{function.name}, which this "
                                   "runtime does not provide", offset=offset, expected="a symbol the runtime or "

@@ -21,13 +21,15 @@ import hashlib
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import llvmlite.binding as llvm
 
-__all__ = ["CompiledModule", "HostTarget", "cache_dir", "compile_module", "host_target"]
+__all__ = ["CompiledModule", "HostTarget", "cache_dir", "compile_generated", "compile_module", "host_target",
+           "source_identity"]
 
 _CACHE_MAGIC = b"EMBEROBJ1\n"
 _lock = threading.Lock()
@@ -139,11 +141,20 @@ class _ObjectCache:
 class CompiledModule:
     """Machine code in memory for one LLVM module; :meth:`function` gives ctypes callables."""
 
-    def __init__(self, engine: llvm.ExecutionEngine, module: llvm.ModuleRef, from_cache: bool, ir_text: str):
+    def __init__(self, engine: llvm.ExecutionEngine, module: llvm.ModuleRef, from_cache: bool, ir_text: str | None,
+                 make_ir: Callable[[], str] | None = None):
         self._engine = engine
         self._module = module  # kept alive with the engine that owns its code
         self.from_cache = from_cache
-        self.ir_text = ir_text
+        self._ir_text = ir_text
+        self._make_ir = make_ir
+
+    @property
+    def ir_text(self) -> str:
+        """The module's IR (a generated module loaded from the cache generates it on demand)."""
+        if self._ir_text is None:
+            self._ir_text = self._make_ir()
+        return self._ir_text
 
     def address(self, name: str) -> int:
         address = self._engine.get_function_address(name)
@@ -161,7 +172,36 @@ class CompiledModule:
         return _target_machine().emit_assembly(module)
 
 
-def compile_module(ir_text: str, *, use_cache: bool = True) -> CompiledModule:
+def compile_generated(identity: str, make_ir: Callable[[], str]) -> CompiledModule:
+    """Compile the module ``make_ir()`` returns, cached under ``identity`` instead of its IR text.
+
+    For the runtime's own modules (the kernel library, the worker pool), whose IR takes longer to generate in
+    Python than their cached object takes to load: ``identity`` must name everything the IR depends on (the
+    generator's source, its configuration), and a cache hit never calls ``make_ir``.
+    """
+    target = host_target()
+    digest = hashlib.sha256(f"{target.key()}\ngenerated\n{identity}".encode()).hexdigest()
+    cached = _ObjectCache(digest, cache_dir()).load()
+    if cached is None:
+        return compile_module(make_ir(), _digest=digest)
+    with _lock:
+        module = llvm.parse_assembly("")  # MCJIT takes the cached object in place of compiling the (empty) module
+        module.triple = target.triple
+        engine = llvm.create_mcjit_compiler(module, _new_target_machine())
+        engine.set_object_cache(lambda _m, _b: None, lambda _m: cached)
+        engine.finalize_object()
+    return CompiledModule(engine, module, True, None, make_ir)
+
+
+def source_identity(*paths: str | os.PathLike) -> str:
+    """A digest of the files ``paths`` (a generator's source), for :func:`compile_generated`'s identity."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def compile_module(ir_text: str, *, use_cache: bool = True, _digest: str | None = None) -> CompiledModule:
     """Optimise and compile ``ir_text`` (a whole LLVM module) for this machine.
 
     Raises:
@@ -176,7 +216,7 @@ def compile_module(ir_text: str, *, use_cache: bool = True) -> CompiledModule:
     if DECLARES_LIBRARY.search(ir_text):  # a graph calling the kernel library: load it before linking the graph
         ensure_library()
     target = host_target()
-    digest = hashlib.sha256(f"{target.key()}\n{ir_text}".encode()).hexdigest()
+    digest = _digest or hashlib.sha256(f"{target.key()}\n{ir_text}".encode()).hexdigest()
     cache = _ObjectCache(digest, cache_dir() if use_cache else None)
     cached = cache.load()
     with _lock:  # LLVM's context and MCJIT are not safe to drive from several threads at once

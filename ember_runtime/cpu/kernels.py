@@ -51,10 +51,11 @@ from functools import lru_cache
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from .engine import CompiledModule, compile_module, host_target
+from . import gemm, gemm_microkernel
+from .engine import CompiledModule, compile_generated, host_target, source_identity
 from .gemm import GemmConfig, emit_gemm, gemm_config
 from .gemm_microkernel import GemmEpilogue, GemmFlags
-from .threadpool import PARALLEL_FOR
+from .threadpool import PARALLEL_FOR, ensure_pool
 
 __all__ = ["DECLARES_LIBRARY", "KERNEL_ABI", "PACK_A", "PACK_B", "PREFIX", "SGEMM", "GemmConfig", "GemmEpilogue",
            "GemmFlags", "KernelLibrary", "build_library", "declare", "ensure_library", "library_config", "library_ir"]
@@ -129,7 +130,11 @@ class KernelLibrary:
 def build_library(config: GemmConfig, threaded: bool = True) -> KernelLibrary:
     """Compile (or load from the object cache) the library of ``config``; :func:`ensure_library` registers the
     process's one for linking, other builds are called only through ctypes."""
-    return KernelLibrary(compile_module(library_ir(config, threaded=threaded)), config)
+    if threaded:
+        ensure_pool()  # the library calls the pool: register it before linking (a cache hit skips the IR's hooks)
+    sources = source_identity(__file__, gemm.__file__, gemm_microkernel.__file__)
+    identity = f"ember kernel library, abi={KERNEL_ABI}, {config!r}, threaded={threaded}, {sources}"
+    return KernelLibrary(compile_generated(identity, lambda: library_ir(config, threaded=threaded)), config)
 
 
 _lock = threading.RLock()

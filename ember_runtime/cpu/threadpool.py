@@ -380,10 +380,12 @@ def ensure_pool() -> None:
             return
         _building = True
         try:
-            from .engine import compile_module
+            from .engine import compile_generated, source_identity
 
             _register_libc()
-            module = compile_module(_PoolModule(threaded=sys.platform.startswith("linux")).build())
+            threaded = sys.platform.startswith("linux")
+            module = compile_generated(f"ember thread pool, threaded={threaded}, {source_identity(__file__)}",
+                                       lambda: _PoolModule(threaded=threaded).build())
             for name in (PARALLEL_FOR, _SET_THREADS, _GET_THREADS):
                 llvm.add_symbol(name, module.address(name))
             _set_threads_fn = module.function(_SET_THREADS, None, ctypes.c_int64)
