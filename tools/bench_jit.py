@@ -22,8 +22,9 @@ Then the compile time per model (lowering to LLVM IR + optimising + machine code
 ``EMBER_CACHE_DIR`` a fresh directory; warm: the same graph again with that cache) and the GFLOP/s of ember's
 sgemm kernel against ``torch.matmul`` (tools/bench_gemm.py's measurement).
 
-Everything runs on one thread (``--threads``): torch through ``torch.set_num_threads``, ONNX Runtime through
-``intra_op_num_threads`` (and ``inter_op_num_threads=1``); ember's compiled code is single-threaded.
+Every runtime uses ``--threads`` threads (default one): torch through ``torch.set_num_threads``, ONNX Runtime
+through ``intra_op_num_threads`` (and ``inter_op_num_threads=1``), ember's compiled code through
+``ember.set_num_threads`` (its worker pool; results are identical for any count).
 
 Usage::
 
@@ -268,8 +269,8 @@ def gemm_table(np: Any, torch: Any, sizes: tuple, budget: float) -> None:
 
     gemm = compile_sgemm()
     rng = np.random.default_rng(0)
-    print(f"### sgemm, square float32, one thread ({gemm.config.vector_bits}-bit vectors, tile "
-          f"{gemm.config.mr}x{gemm.config.nr})\n")
+    print(f"### sgemm, square float32, {torch.get_num_threads()} thread(s) ({gemm.config.vector_bits}-bit vectors, "
+          f"tile {gemm.config.mr}x{gemm.config.nr})\n")
     print("| size | ember GFLOP/s | torch GFLOP/s | ember / torch | check |\n|---:|---:|---:|---:|---|")
     for size in sizes:
         a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
@@ -292,10 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     from tests.jit.models import MODELS
 
     batches, min_time = ((1, 8), 0.01) if args.quick else ((1, 64), 0.2)
+    ember.set_num_threads(args.threads)
     target = host_target()
     print(f"ONNX Runtime {ort.__version__}: CPUExecutionProvider, intra_op_num_threads={args.threads}, "
           f"inter_op_num_threads=1. TorchScript: torch.jit.trace + torch.jit.freeze on torch's threads. ember "
-          f"compiled code: one thread, {target.cpu} ({target.vector_bits}-bit vectors), LLVM {target.llvm_version}. "
+          f"compiled code: {ember.get_num_threads()} thread(s), {target.cpu} ({target.vector_bits}-bit vectors), LLVM "
+          f"{target.llvm_version}. "
           f"ember and TorchScript trace at batch {TRACE_BATCH}; sequences have {LENGTH} tokens. Every row is "
           f"checked against PyTorch eager (rtol = atol = {TOLERANCE:g}).\n")
     cases = {case.name: case for case in MODELS}

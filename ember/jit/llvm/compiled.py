@@ -117,16 +117,15 @@ class CompiledGraph:
     def _bind_weights(self) -> None:
         """Bind the weights' current data (a fresh executor: its workspaces point at them, and its prepare entry
         re-lays them out) and remember each parameter's storage and version, to notice later updates."""
-        self._seen = [(t._storage, t._storage.version) for t in self._bound]
+        # Constants are frozen at trace time; parameters are watched (storage identity and version counter).
+        self._params = self._bound[:len(self.graph.params)]
+        self._seen = self._watch()
         self.weights = [np.asarray(t.detach().numpy(), order="C") for t in self._bound]
         self.executor = Executor(self.program, self.weights, self.module)
         self._plans: dict[tuple, _Plan] = {}
 
-    def _weights_changed(self) -> bool:
-        for tensor, (storage, version) in zip(self._bound, self._seen, strict=True):
-            if tensor._storage is not storage or storage.version != version:
-                return True
-        return False
+    def _watch(self) -> list[tuple]:
+        return [(t._storage, t._storage.version) for t in self._params]
 
     def _plan(self, inputs: Sequence[Tensor], key: tuple) -> _Plan:
         for value, tensor in zip(self.graph.inputs, inputs, strict=True):
@@ -149,9 +148,9 @@ class CompiledGraph:
                 notify_escape(tensor, "numpy()")
         if len(inputs) != len(self.graph.inputs):
             raise TypeError(f"the graph takes {len(self.graph.inputs)} inputs, got {len(inputs)}")
-        if self._weights_changed():
+        if self._watch() != self._seen:  # a parameter was updated in place or given new data: re-bind, re-pack
             with self._lock:
-                if self._weights_changed():
+                if self._watch() != self._seen:
                     self._bind_weights()
         key = tuple([(t._shape, t._stride, t._dtype) for t in inputs])
         plan = self._plans.get(key)
