@@ -138,7 +138,7 @@ def emit_gemm(module: ir.Module, config: GemmConfig, prefix: str, parallel_for: 
         lines, k, src, ld, flags, out = fn.args
         out.attributes.align = 64
         job, n_tasks = _pack_job(b, lines, k, src, ld, _by_rows(b, flags, trans_flag), out, r)
-        _run_tasks(b, parallel_for, task, job, n_tasks)
+        _run_tasks(b, parallel_for, task, job, n_tasks, flags)
         b.ret_void()
     both = _emit_pack_both(module, f"{prefix}pack.task", config, pack_a_task, pack_b_task)
     rect = _emit_rectangle(module, f"{prefix}sgemm.rect", vec, config)
@@ -158,11 +158,12 @@ def emit_gemm(module: ir.Module, config: GemmConfig, prefix: str, parallel_for: 
         job_a, tasks_a = _pack_job(b, m, k, a, lda, const(1), pack_a, config.mr)
         job_b, tasks_b = _pack_job(b, n, k, bm, ldb, _by_rows(b, flags, GemmFlags.TRANS_B), pack_b, config.nr)
         tasks_a, tasks_b = b.select(prepacked_a, zero, tasks_a), b.select(prepacked_b, zero, tasks_b)
-        _run_tasks(b, parallel_for, both, _store_struct(b, _BOTH, [job_a, job_b, tasks_a]), b.add(tasks_a, tasks_b))
+        _run_tasks(b, parallel_for, both, _store_struct(b, _BOTH, [job_a, job_b, tasks_a]), b.add(tasks_a, tasks_b),
+                   flags)
         rows_per, tasks_m, cols_per, tasks_n = _task_grid(b, config, m, n, k)
         call = _store_struct(b, _CALL, [m, n, k, b.select(prepacked_a, a, pack_a), b.select(prepacked_b, bm, pack_b),
                                         c, ldc, bias, residual, ldr, flags, rows_per, cols_per, tasks_n])
-        _run_tasks(b, parallel_for, task, call, b.mul(tasks_m, tasks_n))
+        _run_tasks(b, parallel_for, task, call, b.mul(tasks_m, tasks_n), flags)
     b.ret_void()
 
 
@@ -352,13 +353,23 @@ def _load_struct(b: ir.IRBuilder, struct: ir.LiteralStructType, fields, ptr: ir.
 
 
 def _run_tasks(b: ir.IRBuilder, parallel_for: ir.Function | None, task: ir.Function, context: ir.Value,
-               n_tasks: ir.Value) -> None:
-    """Every task of ``task(context, i)``: on the worker pool, or in order on this thread."""
-    if parallel_for is None:
+               n_tasks: ir.Value, flags: ir.Value) -> None:
+    """Every task of ``task(context, i)``: on the worker pool, or in order on this thread (a library built
+    without the pool, or a call with the SERIAL flag)."""
+
+    def in_order() -> None:
         with counted_loop(b, ir.Constant(I64, 0), n_tasks, 1, "task") as t:
             b.call(task, [context, t])
-    else:
-        b.call(parallel_for, [task, context, n_tasks])
+
+    if parallel_for is None:
+        in_order()
+        return
+    serial = b.and_(flags, ir.Constant(I64, int(GemmFlags.SERIAL)))
+    with b.if_else(b.icmp_signed("!=", serial, ir.Constant(I64, 0))) as (alone, pooled):
+        with alone:
+            in_order()
+        with pooled:
+            b.call(parallel_for, [task, context, n_tasks])
 
 
 def _row_variants(mr: int) -> list[int]:

@@ -44,6 +44,9 @@ class GemmFlags(IntFlag):
     RESIDUAL_BEFORE = 64  # + R[m, n] before the activation: act(acc + bias + R), the ResNet block
     RESIDUAL_AFTER = 128  # + R[m, n] after it: act(acc + bias) + R, the transformer block
     PREPACKED_A = 256  # a is A packed by ember_rt_pack_a (a weight on the left: a convolution's filters)
+    # run every task of the call in order on the calling thread: the caller is itself one task of a parallel loop
+    # (a convolution over images), where handing the product's small tasks to the pool again only synchronises
+    SERIAL = 512
 
 
 EPILOGUE_FLAGS = (GemmFlags.BIAS_COLS | GemmFlags.BIAS_ROWS | GemmFlags.RELU | GemmFlags.RESIDUAL_BEFORE

@@ -25,7 +25,7 @@ The ABI, version :data:`KERNEL_ABI` (a graph module records the version it was b
     void ember_rt_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, int64_t flags, float *packed);
     void ember_rt_pack_b(int64_t n, int64_t k, const float *b, int64_t ldb, int64_t flags, float *packed);
                                   /* A, op(B) into packed_a_floats(m, k), packed_b_floats(n, k) floats;
-                                     pack_b reads TRANS_B of flags, pack_a no flag (pass 0) */
+                                     pack_b reads TRANS_B of flags; both read SERIAL */
 
 ``C = epilogue(A @ op(B))``, or ``C = epilogue(C + A @ op(B))`` with ACCUMULATE; the epilogue adds the bias,
 adds R (RESIDUAL_BEFORE), applies relu (RELU), adds R (RESIDUAL_AFTER), in that order. Every matrix is row-major
@@ -37,8 +37,9 @@ MR``, ``BLOCK = MC``; op(B): lines are columns, ``R = NR``, ``BLOCK = NC``): the
 of them) and k values ``p0`` (``KC``) starts at ``j0 * k + p0 * width``, ``width`` the block's line count rounded
 up to ``R``; in it the ``R`` lines from ``j0 + i`` are at ``i * kc``, k-major (``[kk * R + line]``), zeros past
 the last line. Large products run on the worker pool (:mod:`.threadpool`), cut into tasks whose number depends
-only on the sizes, so the result is bitwise the same for any thread count. The functions hold no state: any
-number of threads may call them at once.
+only on the sizes, so the result is bitwise the same for any thread count; with the SERIAL flag (version 2) a
+call runs its tasks in order on the calling thread, for a caller that is itself one task of a parallel loop.
+The functions hold no state: any number of threads may call them at once.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from .threadpool import PARALLEL_FOR, ensure_pool
 __all__ = ["DECLARES_LIBRARY", "KERNEL_ABI", "PACK_A", "PACK_B", "PREFIX", "SGEMM", "GemmConfig", "GemmEpilogue",
            "GemmFlags", "KernelLibrary", "build_library", "declare", "ensure_library", "library_config", "library_ir"]
 
-KERNEL_ABI = 1
+KERNEL_ABI = 2
 PREFIX = "ember_rt_"
 SGEMM = PREFIX + "sgemm"
 PACK_A = PREFIX + "pack_a"

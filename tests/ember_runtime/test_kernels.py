@@ -5,6 +5,7 @@ is recorded in the modules that call it."""
 from __future__ import annotations
 
 import ctypes
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -87,7 +88,8 @@ def test_the_library_is_built_for_the_host_vector_width_with_its_abi_version():
 
 @pytest.mark.parametrize("m,n,k", [(300, 333, 290), (3, 1000, 700), (700, 20, 300)])
 def test_results_are_bitwise_the_same_for_any_thread_count(m, n, k):
-    """Square, wide (batch-1-like) and tall products are cut into tasks along rows, columns or both."""
+    """Square, wide (batch-1-like) and tall products are cut into tasks along rows, columns or both; with the SERIAL
+    flag (a caller that is itself a task of a parallel loop) the tasks run in order on the calling thread."""
     rng = np.random.default_rng(m + n + k)
     a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
     bias = rng.standard_normal(n, dtype=np.float32)
@@ -96,12 +98,12 @@ def test_results_are_bitwise_the_same_for_any_thread_count(m, n, k):
     results = []
     before = threadpool.get_num_threads()
     try:
-        for threads in (1, 2, 3, 8):
+        for threads, serial in itertools.product((1, 2, 3, 8), (0, int(GemmFlags.SERIAL))):
             threadpool.set_num_threads(threads)
             c = np.full((m, n), np.nan, np.float32)
             pack_a, pack_b = aligned(config.packed_a_floats(m, k)), aligned(config.packed_b_floats(n, k))
             library.sgemm(m, n, k, a.ctypes.data, k, b.ctypes.data, n, c.ctypes.data, n, bias.ctypes.data, None, 0,
-                          flags, pack_a.ctypes.data, pack_b.ctypes.data)
+                          flags | serial, pack_a.ctypes.data, pack_b.ctypes.data)
             results.append(c)
     finally:
         threadpool.set_num_threads(before)

@@ -18,6 +18,14 @@ position, the columns are zeroed once per call and each image overwrites only th
 (channel, tap) a nest over the output positions whose input index is in range (constant bounds), short
 unit-stride rows moved as (masked) vectors (:func:`_copy_tap`).
 
+The images are shared out over the worker pool (:func:`~.parallel.parallel_for`): a batch is cut into at most
+``_MAX_TASKS`` tasks of consecutive images (how many depends on the batch and the convolution's sizes only), each
+running the whole per-image sequence (columns, GEMM with the SERIAL flag so that it does not fan out again,
+epilogue, pool) on a scratch slot of its own, claimed from a row of busy flags when the task starts: the slots in
+use are as many as the threads (one thread keeps reusing one, in cache), and since a task rewrites everything it
+reads from its slot, which one it gets never changes a result. One task (a batch of one) keeps the GEMM's own task
+split, for large single images.
+
 Every other case (float64, integers, symbolic spatial sizes, a strided weight) is a direct loop nest
 ``out[n, o, p] = bias[o] + sum_{c, tap} w[o, c, tap] * x[n, g * C_g + c, p * stride + tap * dilation - pad]``
 with the padding read as zero, correct for any operand strides.
@@ -36,11 +44,13 @@ from ember_runtime.cpu.gemm_microkernel import Intrinsics
 
 from ...tensor import dtypes
 from ..ir import Node
+from ..symbolic import SymExpr
 from .codegen import I64, SCRATCH, KernelContext, Operand, count_loop, llvm_type, lowering, unsupported
 from .epilogues import emit_epilogue_loop, epilogue_of, pooled_convolution
 from .gemm import GemmEpilogue, GemmFlags, call_pack, call_sgemm, library_config
 from .layout import contiguous_strides
 from .memory import align
+from .parallel import parallel_for, rebind, task_context
 from .reduce import nested_loops
 from .scalar_ops import cast_value, constant
 
@@ -49,6 +59,16 @@ __all__ = ["lower_convolution"]
 F32 = ir.FloatType()
 # Unit-stride rows up to this many vectors are copied by unrolled vector moves (longer ones by a vectorised loop).
 _VECTOR_ROW_LIMIT = 8
+# The images of a batch are shared out over the worker pool in tasks of at least this many multiply-adds (a few
+# microseconds: a parallel call costs about that), at most _MAX_TASKS of them (each task has its own scratch: more
+# would only grow it) and at most as many as fit _SCRATCH_BUDGET bytes of scratch.
+_TASK_MACS = 1 << 17
+_MAX_TASKS = 16
+_SCRATCH_BUDGET = 4 << 20
+# The i32 busy flags of the tasks' scratch slots, one cache line in front of the slots.
+_SLOT_FLAGS_BYTES = 64
+assert _MAX_TASKS * 4 <= _SLOT_FLAGS_BYTES
+_I32 = ir.IntType(32)
 
 
 def _conv_sizes(node: Node) -> tuple:
@@ -128,8 +148,9 @@ def _pointwise(node: Node) -> bool:
 
 
 def _conv_scratch(node: Node, vector_bits: int):
+    """The slot flags and each image task's scratch slot (:func:`_scratch_bytes`)."""
     plan = _plan(node, vector_bits)
-    return None if plan is None else plan.offsets()[-1]
+    return None if plan is None else _scratch_bytes(plan, node.operands[0].shape[0])
 
 
 SCRATCH["convolution"] = _conv_scratch
@@ -171,15 +192,117 @@ def _f32_at(b: ir.IRBuilder, base: ir.Value, index) -> ir.Value:
     return b.gep(base, [index], inbounds=True, source_etype=F32)
 
 
+def _image_tasks(batch: SymExpr | int, plan: _GemmPlan) -> tuple[SymExpr | int, int]:
+    """How the images are shared out: ``(chunks, cap)``, the tasks being ``min(chunks, cap)``. Chunks of images
+    worth at least ``_TASK_MACS`` each, at most ``_MAX_TASKS`` tasks and at most what ``_SCRATCH_BUDGET`` of
+    per-task scratch allows (a large image keeps the GEMM's own task split instead). A function of the batch
+    alone, so every thread count splits alike."""
+    per_image = plan.groups * plan.out_rows * plan.k * plan.positions
+    images_per_chunk = max(1, -(-_TASK_MACS // max(per_image, 1)))
+    cap = max(1, min(_MAX_TASKS, _SCRATCH_BUDGET // _task_scratch_bytes(plan)))
+    return (batch + (images_per_chunk - 1)) // images_per_chunk, cap
+
+
+def _scratch_bytes(plan: _GemmPlan, batch: SymExpr | int) -> int:
+    """The kernel's scratch: the slots' flags, then a slot per task that may run at once (:func:`_claim_slot`).
+    With a symbolic batch, ``cap`` slots: a constant size (the arena planner can share it with other buffers),
+    and slots no task claims are never touched."""
+    chunks, cap = _image_tasks(batch, plan)
+    slots = min(chunks, cap) if isinstance(chunks, int) else cap
+    return _SLOT_FLAGS_BYTES + _task_scratch_bytes(plan) * slots
+
+
+def _task_scratch_bytes(plan: _GemmPlan) -> int:
+    """One task's scratch: its own columns, workspaces and image result (tasks run at once)."""
+    return int(align(plan.offsets()[-1]).const_value)
+
+
 def _emit_im2col_gemm(ctx: KernelContext, x: Operand, w: Operand, bias: Operand | None, epilogue: GemmEpilogue,
                       residual: Operand | None) -> None:
+    """The im2col + GEMM path, the images shared out over the worker pool in :func:`_image_tasks` tasks (each with
+    its own slice of the scratch), each task running its images one by one (:func:`_emit_images`)."""
+    plan = _plan(ctx.node, ctx.host_vector_bits)
+    filters = _prepacked_filters(ctx, plan)
+    images = ctx.sym(x.shape[0])
+    chunks, cap = _image_tasks(x.shape[0], plan)
+    n_tasks = ctx.sym(chunks)
+    if cap == 1:
+        n_tasks = ir.Constant(I64, 1)  # one task takes every image (none of an empty batch)
+    elif isinstance(n_tasks, ir.Constant):
+        n_tasks = ir.Constant(I64, min(int(n_tasks.constant), cap))
+    else:
+        n_tasks = ctx.builder.select(ctx.builder.icmp_signed("<", n_tasks, ir.Constant(I64, cap)), n_tasks,
+                                     ir.Constant(I64, cap))
+    names = sorted(ctx.sym.symbols)
+    pointers = list(dict.fromkeys(
+        [op.ptr for op in ctx._tensors.values()] + [op.ptr for op in ctx.outputs] +
+        [p for p in (ctx.status, ctx.scratch) if p is not None]))
+    extra = [images, n_tasks] + ([] if filters is None else [filters])
+
+    def task_body(builder: ir.IRBuilder, task: ir.Value, values: list[ir.Value]) -> None:
+        inner = task_context(ctx, builder, names, pointers, values)
+        count, parts = values[len(names) + len(pointers):][:2]
+        task_filters = None if filters is None else values[-1]
+        # Task t takes images [t * count / parts, (t + 1) * count / parts): balanced, fixed by the batch alone.
+        first = builder.udiv(builder.mul(task, count), parts)
+        last = builder.udiv(builder.mul(builder.add(task, ir.Constant(I64, 1)), count), parts)
+        slot, release = _claim_slot(builder, inner.scratch, parts)
+        scratch = _f32_at(builder, inner.scratch,
+                          builder.add(ir.Constant(I64, _SLOT_FLAGS_BYTES // 4),
+                                      builder.mul(slot, ir.Constant(I64, _task_scratch_bytes(plan) // 4))))
+        # Several tasks: each is one thread's work, its GEMMs run whole on it (no second fan-out to the pool).
+        # One task (a single image): the GEMM shares out its own product, as for any large matrix product.
+        serial = builder.select(builder.icmp_signed(">", parts, ir.Constant(I64, 1)),
+                                ir.Constant(I64, int(GemmFlags.SERIAL)), ir.Constant(I64, 0))
+        _emit_images(inner, rebind(inner, x), rebind(inner, w), None if bias is None else rebind(inner, bias),
+                     epilogue, None if residual is None else rebind(inner, residual), plan, task_filters, scratch,
+                     first, last, serial)
+        release()
+
+    # every slot free (the flags are the scratch's first bytes, arena memory holds anything before the call)
+    with count_loop(ctx.builder, n_tasks, "slot") as slot:
+        ctx.builder.store(ir.Constant(_I32, 0), ctx.builder.gep(ctx.scratch, [slot], inbounds=True, source_etype=_I32))
+    parallel_for(ctx, n_tasks, [ctx.sym.symbols[n] for n in names] + pointers + extra, task_body, "conv_images")
+
+
+def _claim_slot(b: ir.IRBuilder, flags: ir.Value, slots: ir.Value) -> tuple[ir.Value, object]:
+    """Claim a free scratch slot for this task: the first of ``slots`` whose i32 flag swaps from 0 to 1; and the
+    function that emits its release. A task's scratch holds nothing across tasks (each rewrites what it reads), so
+    which slot it gets never changes a result, and the slots touched are as many as tasks run at once: one
+    thread reuses one slot (its scratch stays in cache), where a slot per task would stream them all. At most
+    ``slots`` tasks run at once, so a free slot always exists."""
+    entry = b.block
+    search, taken, claimed = (b.append_basic_block(name) for name in ("slot.search", "slot.taken", "slot.claimed"))
+    b.branch(search)
+    b.position_at_end(search)
+    slot = b.phi(I64, "slot")
+    slot.add_incoming(ir.Constant(I64, 0), entry)
+    flag = b.gep(flags, [slot], inbounds=True, source_etype=_I32)
+    won = b.extract_value(b.cmpxchg(flag, ir.Constant(_I32, 0), ir.Constant(_I32, 1), "acquire", "monotonic"), 1)
+    b.cbranch(won, claimed, taken)
+    b.position_at_end(taken)
+    following = b.add(slot, ir.Constant(I64, 1))
+    slot.add_incoming(b.select(b.icmp_signed("<", following, slots), following, ir.Constant(I64, 0)), taken)
+    b.branch(search)
+    b.position_at_end(claimed)
+
+    def release() -> None:
+        # an atomic exchange: llvmlite's store_atomic needs a typed pointer
+        b.atomic_rmw("xchg", flag, ir.Constant(_I32, 0), "release")
+
+    return slot, release
+
+
+def _emit_images(ctx: KernelContext, x: Operand, w: Operand, bias: Operand | None, epilogue: GemmEpilogue,
+                 residual: Operand | None, plan: _GemmPlan, filters: ir.Value | None, scratch: ir.Value,
+                 first_image: ir.Value, last_image: ir.Value, serial: ir.Value) -> None:
+    """The convolution of images ``[first_image, last_image)`` with this task's ``scratch``: per image its
+    columns, then per group the GEMM (``serial``: the SERIAL flag or 0), then the fused pool."""
     node, b = ctx.node, ctx.builder
     stride, pad, dilation, kernel, groups = _geometry(node)
-    plan = _plan(node, ctx.host_vector_bits)
-    cols, workspace, pack_a, image_result = (b.gep(ctx.scratch, [ir.Constant(I64, offset)], inbounds=True,
+    cols, workspace, pack_a, image_result = (b.gep(scratch, [ir.Constant(I64, offset)], inbounds=True,
                                                    source_etype=ir.IntType(8)) for offset in plan.offsets()[:4])
     pooled = pooled_convolution(node)
-    filters = _prepacked_filters(ctx, plan)
     out = ctx.outputs[0]
     positions, k, out_rows = plan.positions, plan.k, plan.out_rows
     in_sizes, out_sizes = x.shape[2:], _conv_sizes(node)
@@ -221,7 +344,9 @@ def _emit_im2col_gemm(ctx: KernelContext, x: Operand, w: Operand, bias: Operand 
     flags = (epilogue.flags | (GemmFlags.BIAS_ROWS if bias is not None else 0)
              | (GemmFlags.PREPACKED_B if columns_packed else 0) | (GemmFlags.PREPACKED_A if filters is not None else 0))
     a_floats = library_config().packed_a_floats(out_rows, k)
-    with count_loop(b, ctx.sym(x.shape[0]), "n") as n:
+    flags_value = b.or_(ir.Constant(I64, int(flags)), serial)
+    with count_loop(b, b.sub(last_image, first_image), "n") as image_index:
+        n = b.add(first_image, image_index)
         image = b.mul(n, ctx.sym(x.strides[0]))
         if whole and not image_is_b:
             _pack_image(ctx, x, cols, image, plan, place, nr)
@@ -249,9 +374,9 @@ def _emit_im2col_gemm(ctx: KernelContext, x: Operand, w: Operand, bias: Operand 
             b_g = _f32_at(b, cols, b.mul(g, const(group_floats))) if not image_is_b else \
                 _f32_at(b, x.ptr, b.add(image, b.mul(g, const(plan.in_group * positions))))
             call_sgemm(b, const(out_rows), const(positions), const(k), a_g, const(k), b_g, const(positions), c_g,
-                       const(positions),
-                       flags=int(flags), bias=None if bias is None else _f32_at(b, bias.ptr, b.mul(g, const(out_rows))),
-                       residual=r_g, ldr=const(positions), pack_a=None if filters is not None else pack_a,
+                       const(positions), flags=flags_value,
+                       bias=None if bias is None else _f32_at(b, bias.ptr, b.mul(g, const(out_rows))), residual=r_g,
+                       ldr=const(positions), pack_a=None if filters is not None else pack_a,
                        pack_b=None if columns_packed else workspace)
         if pooled is not None:
             _emit_max_pool(ctx, image_result, b.mul(n, const(math.prod(out.shape[1:]))), pooled)

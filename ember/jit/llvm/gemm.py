@@ -19,16 +19,17 @@ _I64, _PTR = ir.IntType(64), ir.PointerType()
 
 
 def call_sgemm(b: ir.IRBuilder, m: ir.Value, n: ir.Value, k: ir.Value, a: ir.Value, lda: ir.Value, bm: ir.Value,
-               ldb: ir.Value, c: ir.Value, ldc: ir.Value, *, flags: int, bias: ir.Value | None = None,
+               ldb: ir.Value, c: ir.Value, ldc: ir.Value, *, flags: int | ir.Value, bias: ir.Value | None = None,
                residual: ir.Value | None = None, ldr: ir.Value | None = None, pack_a: ir.Value | None = None,
                pack_b: ir.Value | None = None) -> None:
     """Emit ``ember_rt_sgemm(m, n, k, a, lda, b, ldb, c, ldc, bias, residual, ldr, flags, pack_a, pack_b)``
     (absent pointers are NULL). The workspaces, 64-byte aligned: ``pack_a`` of
     ``library_config().packed_a_floats(m, k)`` floats unless ``flags`` has PREPACKED_A, ``pack_b`` of
-    ``packed_b_floats(n, k)`` unless PREPACKED_B."""
+    ``packed_b_floats(n, k)`` unless PREPACKED_B. ``flags`` is a constant or an i64 computed at run time."""
     null, zero = ir.Constant(_PTR, None), ir.Constant(_I64, 0)
+    flags = flags if isinstance(flags, ir.Value) else ir.Constant(_I64, int(flags))
     b.call(declare(b.module, SGEMM), [m, n, k, a, lda, bm, ldb, c, ldc, bias or null, residual or null,
-                                      ldr or zero, ir.Constant(_I64, int(flags)), pack_a or null, pack_b or null])
+                                      ldr or zero, flags, pack_a or null, pack_b or null])
 
 
 def call_pack(b: ir.IRBuilder, operand: str, lines: ir.Value, k: ir.Value, source: ir.Value, ld: ir.Value, *,

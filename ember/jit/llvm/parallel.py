@@ -31,7 +31,7 @@ from ..symbolic import SymExpr, as_expr
 from .codegen import I64, PTR, KernelContext, Operand, SymEmitter
 from .gemm_microkernel import counted_loop
 
-__all__ = ["GRAIN", "MAX_TASKS", "flat_range", "parallel_for", "parallel_rows", "rebind", "task_count"]
+__all__ = ["GRAIN", "MAX_TASKS", "flat_range", "parallel_for", "parallel_rows", "rebind", "task_context", "task_count"]
 
 # Work items (about one element's worth of simple arithmetic each) below which a kernel stays on one thread: a
 # parallel call costs a few microseconds to wake the workers, about what 32K elements of a fused loop take.
@@ -114,8 +114,8 @@ def parallel_for(ctx: KernelContext, n_tasks: ir.Value, captures: Sequence[ir.Va
             b.call(fn, [frame, _const(0)])
 
 
-def _task_context(ctx: KernelContext, builder: ir.IRBuilder, names: list[str], pointers: list[ir.Value],
-                  values: list[ir.Value]) -> KernelContext:
+def task_context(ctx: KernelContext, builder: ir.IRBuilder, names: list[str], pointers: list[ir.Value],
+                 values: list[ir.Value]) -> KernelContext:
     """``ctx`` rebuilt inside a task function from the captured ``values`` (see :func:`parallel_rows`)."""
     symbols = dict(zip(names, values[:len(names)], strict=True))
     remap = dict(zip(pointers, values[len(names):len(names) + len(pointers)], strict=True))
@@ -200,7 +200,7 @@ def parallel_rows(ctx: KernelContext, sizes: Sequence[SymExpr | int], row_work: 
     captures = [ctx.sym.symbols[n] for n in names] + pointers + [rows, tasks]
 
     def body(builder: ir.IRBuilder, task: ir.Value, values: list[ir.Value]) -> None:
-        inner = _task_context(ctx, builder, names, pointers, values)
+        inner = task_context(ctx, builder, names, pointers, values)
         count, parts = values[-2], values[-1]
         # Task t takes rows [t * count / parts, (t + 1) * count / parts): balanced, fixed by the size alone.
         first = builder.udiv(builder.mul(task, count), parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -45,3 +46,19 @@ def uniform(low: float, high: float, *shape: int, seed: int = 0, dtype=ember.flo
 def randint(low: int, high: int, *shape: int, seed: int = 0, dtype=ember.int32) -> ember.Tensor:
     rng = np.random.default_rng(seed + sum(shape) * 31)
     return ember.tensor(rng.integers(low, high, shape), dtype=dtype)
+
+
+def compile_model(case) -> ember.jit.TracedModule:
+    """A model of tests/jit/models.py (BatchNorm statistics randomised, eval mode) traced at batch 2 and compiled
+    whole: a fallback to the interpreter (which warns) fails the test."""
+    from ..models import randomise_batchnorm
+
+    ember.manual_seed(0)
+    model = case.build(ember)
+    randomise_batchnorm(model, ember)
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        traced = ember.jit.trace(model, (case.make(ember, 2, 5),), dynamic_dims=case.dynamic_dims, backend="llvm")
+    assert traced.backend == "llvm"
+    return traced

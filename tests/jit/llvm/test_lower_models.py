@@ -3,26 +3,19 @@ interpreter, and matches the interpreter at two batch sizes other than the trace
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 import ember
 from ember.jit.interpreter import run_graph
 
-from ..models import MODELS, randomise_batchnorm
+from ..models import MODELS
+from .helpers import compile_model
 
 
 @pytest.mark.parametrize("case", MODELS, ids=[case.name for case in MODELS])
 def test_model_compiles_whole_and_matches_the_interpreter(case):
-    ember.manual_seed(0)
-    model = case.build(ember)
-    randomise_batchnorm(model, ember)
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a fallback to the interpreter warns: fail on it
-        traced = ember.jit.trace(model, (case.make(ember, 2, 5),), dynamic_dims=case.dynamic_dims, backend="llvm")
+    traced = compile_model(case)
     assert traced.backend == "llvm"
     for batch, length in ((1, 3), (5, 9)):
         x = case.make(ember, batch, length)

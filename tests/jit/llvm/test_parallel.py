@@ -1,11 +1,11 @@
-"""Parallel kernels (ember/jit/llvm/parallel.py): large element-wise, pooling, reduction and softmax kernels split
-over the worker pool give bit-identical results for 1, 2, 3 and 8 threads, equal to the interpreter's; the five
-models too; compiled graphs called from 8 Python threads at once; small kernels make no pool call."""
+"""Parallel kernels (ember/jit/llvm/parallel.py): large element-wise, pooling, reduction and softmax kernels and
+convolutions over images split over the worker pool give bit-identical results for 1, 2, 3 and 8 threads, equal to
+the interpreter's; the five models too; compiled graphs called from 8 Python threads at once; small kernels make
+no pool call."""
 
 from __future__ import annotations
 
 import threading
-import warnings
 
 import numpy as np
 import pytest
@@ -15,8 +15,8 @@ import ember.nn.functional as F
 from ember.jit.interpreter import run_graph
 from ember.jit.llvm.lower import lower_graph
 
-from ..models import MODELS, randomise_batchnorm
-from .helpers import assert_matches_interpreter, compile_function, randint, randn
+from ..models import MODELS
+from .helpers import assert_matches_interpreter, compile_function, compile_model, randint, randn
 
 THREAD_COUNTS = (1, 2, 3, 8)
 
@@ -97,6 +97,31 @@ def test_pooling_split_over_planes():
                  [[randint(-50, 50, 2, 3, 130, 128, seed=4)]])
 
 
+def test_convolutions_split_over_images():
+    """The im2col + GEMM convolutions share out their images (ember/jit/llvm/conv.py), each task on its own
+    scratch slot: fused relu + max_pool, a residual add + relu with filters that are a graph input (packed per
+    call), a grouped strided conv (columns zeroed per task), rows that straddle panels on a sliced view (the GEMM
+    packs the columns) and a large image whose scratch allows few tasks (one on AVX-512); batches of 1, 2 and 19
+    (more images than tasks, split unevenly)."""
+    w1, b1 = randn(16, 8, 3, 3, seed=1), randn(16, seed=2)
+    w2, w3, w4 = randn(8, 4, 3, 3, seed=3), randn(5, 8, 3, 3, seed=4), randn(16, 3, 3, 3, seed=5)
+
+    def fn(x, filters, residual, large):
+        pooled = F.max_pool2d(F.relu(F.conv2d(x, w1, b1, padding=1)), 2)
+        added = F.relu(F.conv2d(x, filters, padding=1) + residual)
+        return (pooled, added, F.conv2d(x, w2, stride=2, padding=1, groups=2),
+                F.conv2d(x[:, :, :, 1:], w3, padding=1), F.conv2d(large, w4, b1, padding=1))
+
+    def inputs(batch: int) -> list:
+        return [randn(batch, 8, 16, 16, seed=batch), randn(16, 8, 3, 3, seed=6), randn(batch, 16, 16, 16, seed=7),
+                randn(batch, 3, 120, 120, seed=8)]
+
+    batch = {0: "N"}
+    ir_text = _check_graph(fn, inputs(2), [inputs(b) for b in (1, 2, 19)],
+                           dynamic_dims={0: batch, 2: batch, 3: batch}, atol=1e-5)
+    assert "conv_images" in ir_text and "ember_parallel_for" in ir_text
+
+
 def test_reductions_and_softmax_split_over_rows():
     def fn(x):
         return (x.sum(-1), x.mean((1, 3), keepdim=True), x.amax(2), x.std(-1), x.sum(1),
@@ -110,13 +135,7 @@ def test_reductions_and_softmax_split_over_rows():
 
 @pytest.mark.parametrize("case", MODELS, ids=[case.name for case in MODELS])
 def test_models_identical_for_any_thread_count(case):
-    ember.manual_seed(0)
-    model = case.build(ember)
-    randomise_batchnorm(model, ember)
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a fallback to the interpreter warns: fail on it
-        traced = ember.jit.trace(model, (case.make(ember, 2, 5),), dynamic_dims=case.dynamic_dims, backend="llvm")
+    traced = compile_model(case)
     x = case.make(ember, 32, 64)
     got = _per_thread_count(lambda: [traced(x).numpy()])[0]
     want = run_graph(traced.graph, [x], traced.params)[0].numpy()
