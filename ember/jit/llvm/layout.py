@@ -7,6 +7,7 @@ graph's symbols. Kernels then read through the strides (a broadcast dim has stri
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ...tensor.ops.indexing import FULL_SLICE
@@ -14,6 +15,7 @@ from ...tensor.ops.views import chunk_strides
 from ...tensor.registry import OPS, VIEW
 from ...tensor.shape_rules import wrap_dim, wrap_dims
 from ..ir import Node
+from ..symbolic import SymExpr
 from .codegen import unsupported
 
 __all__ = ["Layout", "VIEW_OPS", "contiguous_strides", "is_contiguous", "view_layout"]
@@ -47,7 +49,7 @@ def is_contiguous(layout: Layout) -> bool:
                                                                           strict=True))
 
 
-def _view(base: Layout, node: Node, shape: tuple) -> tuple:
+def _view(base: Layout, node: Node, shape: tuple, _hints: Mapping[str, int]) -> tuple:
     if is_contiguous(base):
         return contiguous_strides(shape), base.offset
     strides = chunk_strides(tuple(base.shape), tuple(base.strides), tuple(shape))
@@ -59,13 +61,13 @@ def _view(base: Layout, node: Node, shape: tuple) -> tuple:
 
 
 
-def _permute(base: Layout, node: Node, shape: tuple) -> tuple:
+def _permute(base: Layout, node: Node, shape: tuple, _hints: Mapping[str, int]) -> tuple:
     n = len(base.shape)
     order = [wrap_dim(d, n) for d in node.attrs["dims"]]
     return tuple(base.strides[d] for d in order), base.offset
 
 
-def _transpose(base: Layout, node: Node, shape: tuple) -> tuple:
+def _transpose(base: Layout, node: Node, shape: tuple, _hints: Mapping[str, int]) -> tuple:
     n = len(base.shape)
     a, b = wrap_dim(node.attrs["dim0"], n), wrap_dim(node.attrs["dim1"], n)
     strides = list(base.strides)
@@ -73,20 +75,20 @@ def _transpose(base: Layout, node: Node, shape: tuple) -> tuple:
     return tuple(strides), base.offset
 
 
-def _squeeze(base: Layout, node: Node, shape: tuple) -> tuple:
+def _squeeze(base: Layout, node: Node, shape: tuple, _hints: Mapping[str, int]) -> tuple:
     dims = node.attrs["dims"]
     drop = set(range(len(base.shape))) if dims is None else set(wrap_dims(dims, len(base.shape)))
     keep = [i for i, s in enumerate(base.shape) if not (s == 1 and i in drop)]
     return tuple(base.strides[i] for i in keep), base.offset
 
 
-def _unsqueeze(base: Layout, node: Node, shape: tuple) -> tuple:
+def _unsqueeze(base: Layout, node: Node, shape: tuple, _hints: Mapping[str, int]) -> tuple:
     d = wrap_dim(node.attrs["dim"], len(base.shape) + 1)
     new_stride = 1 if d >= len(base.shape) else base.shape[d] * base.strides[d]
     return base.strides[:d] + (new_stride,) + base.strides[d:], base.offset
 
 
-def _expand(base: Layout, node: Node, shape: tuple) -> tuple:
+def _expand(base: Layout, node: Node, shape: tuple, _hints: Mapping[str, int]) -> tuple:
     lead = len(shape) - len(base.shape)
     strides = [0] * lead
     for size, base_size, stride in zip(shape[lead:], base.shape, base.strides, strict=True):
@@ -94,23 +96,26 @@ def _expand(base: Layout, node: Node, shape: tuple) -> tuple:
     return tuple(strides), base.offset
 
 
-def _narrow(base: Layout, node: Node, shape: tuple) -> tuple:
-    d = wrap_dim(node.attrs["dim"], len(base.shape))
-    start = node.attrs["start"]
-    if isinstance(start, int) and start < 0:
-        start = start + base.shape[d]
-    return base.strides, base.offset + start * base.strides[d]
+def _position(index, size, hints: Mapping[str, int]):
+    """An index into a dim of ``size`` counted from the start: a negative one counts from the end. A symbolic
+    index has the sign it had when traced (``hints``: the symbols' traced values); the trace's guards keep it so
+    at every call, since the view rule compared it with 0."""
+    value = index.evaluate(hints) if isinstance(index, SymExpr) else index
+    return index + size if value < 0 else index
 
 
-def _select(base: Layout, node: Node, shape: tuple) -> tuple:
+def _narrow(base: Layout, node: Node, shape: tuple, hints: Mapping[str, int]) -> tuple:
     d = wrap_dim(node.attrs["dim"], len(base.shape))
-    index = node.attrs["index"]
-    if isinstance(index, int) and index < 0:
-        index = index + base.shape[d]
+    return base.strides, base.offset + _position(node.attrs["start"], base.shape[d], hints) * base.strides[d]
+
+
+def _select(base: Layout, node: Node, shape: tuple, hints: Mapping[str, int]) -> tuple:
+    d = wrap_dim(node.attrs["dim"], len(base.shape))
+    index = _position(node.attrs["index"], base.shape[d], hints)
     return base.strides[:d] + base.strides[d + 1:], base.offset + index * base.strides[d]
 
 
-def _basic_index(base: Layout, node: Node, shape: tuple) -> tuple:
+def _basic_index(base: Layout, node: Node, shape: tuple, hints: Mapping[str, int]) -> tuple:
     # Sizes come from the graph (the output shape); here only where each kept dim starts and how it steps.
     strides, offset, dim = [], base.offset, 0
     for item in node.attrs["spec"]:
@@ -118,33 +123,32 @@ def _basic_index(base: Layout, node: Node, shape: tuple) -> tuple:
             strides.append(base.shape[dim] * base.strides[dim] if dim < len(base.shape) else 1)
             continue
         size, stride = base.shape[dim], base.strides[dim]
-        if isinstance(item, int):
-            offset = offset + (item + size if item < 0 else item) * stride
+        if isinstance(item, int | SymExpr):  # an index (a symbolic one is a SymExpr)
+            offset = offset + _position(item, size, hints) * stride
         elif item is FULL_SLICE:
             strides.append(stride)
         else:
             start, _, step = item
-            if not (start is None or type(start) is int):
-                raise unsupported(node.op, "a slice with a symbolic start")
-            start = 0 if start is None else start + size if start < 0 else start
+            start = 0 if start is None else _position(start, size, hints)
             strides.append(stride * step)
             offset = offset + start * stride
         dim += 1
     return tuple(strides) + tuple(base.strides[dim:]), offset
 
 
-# view op -> rule(base layout, node, output shape) -> (strides, offset)
+# view op -> rule(base layout, node, output shape, symbol hints) -> (strides, offset)
 VIEW_OPS = {"view": _view, "permute": _permute, "transpose": _transpose, "squeeze": _squeeze,
             "unsqueeze": _unsqueeze, "expand": _expand, "narrow": _narrow, "select": _select,
             "basic_index": _basic_index}
 
 
-def view_layout(node: Node, base: Layout) -> Layout:
-    """The layout of the view ``node`` makes of a value laid out as ``base``."""
+def view_layout(node: Node, base: Layout, hints: Mapping[str, int] | None = None) -> Layout:
+    """The layout of the view ``node`` makes of a value laid out as ``base`` (``hints``: the symbols' traced
+    values, which give a symbolic index its sign)."""
     rule = VIEW_OPS.get(node.op)
     if rule is None:
         kind = "a view op" if node.op in OPS and OPS[node.op].kind == VIEW else "an op"
         raise unsupported(node.op, f"{kind} with no layout rule in the LLVM backend")
     shape = node.output.shape
-    strides, offset = rule(base, node, shape)
+    strides, offset = rule(base, node, shape, hints or {})
     return Layout(base.storage, offset, tuple(shape), tuple(strides))

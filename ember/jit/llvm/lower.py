@@ -119,6 +119,7 @@ def plan_layouts(graph: Graph, vector_bits: int) -> tuple[dict[Value, Layout], l
     """Every value's layout, the nodes that run kernels, and the arena plan of their results and scratch
     (keys ``("arena", node index, output index)`` and ``("scratch", node index)``)."""
     layouts: dict[Value, Layout] = {}
+    hints = {name: info["hint"] for name, info in graph.symbols.items() if info.get("hint") is not None}
     for kind, values in (("input", graph.inputs), ("param", graph.params), ("const", graph.constants)):
         for i, value in enumerate(values):
             layouts[value] = Layout((kind, i), as_expr(0), value.shape, contiguous_strides(value.shape))
@@ -130,7 +131,7 @@ def plan_layouts(graph: Graph, vector_bits: int) -> tuple[dict[Value, Layout], l
     defined: dict[tuple, int] = {}
     for index, node in enumerate(graph.nodes):
         if _is_view(node):
-            layouts[node.output] = view_layout(node, layouts[node.operands[0]])
+            layouts[node.output] = view_layout(node, layouts[node.operands[0]], hints)
             continue
         if node.op not in LOWERINGS:
             raise unsupported(node.op, "no LLVM lowering is registered for it")

@@ -5,6 +5,7 @@ and element-wise kernels are vectorised at the host's full width."""
 from __future__ import annotations
 
 import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -203,3 +204,21 @@ def test_inside_a_trace_a_compiled_module_is_inlined_and_the_machine_code_refuse
     np.testing.assert_allclose(outer(x).numpy(), ((ember.relu(x) + 1) * 2).numpy(), rtol=1e-6)
     with pytest.raises(ember.jit.TracingError, match="numpy"):  # opaque machine code would bake its result in
         ember.jit.trace(lambda x: traced._compiled([x])[0] * 2, (randn(3, 10),))
+
+
+@pytest.mark.parametrize("view", [
+    lambda x: x[:, x.shape[1] - 1],  # the last step of a sequence
+    lambda x: x[:, x.shape[1] // 2:],
+    lambda x: x[:, 1 - x.shape[1]:],  # a negative symbolic start counts from the end
+    lambda x: x[:, 1 - x.shape[1]],
+    lambda x: x.narrow(1, x.shape[1] - 2, 2),
+    lambda x: x.select(1, x.shape[1] - 3),
+], ids=["last", "half", "negative_start", "negative_index", "narrow", "select"])
+def test_views_at_symbolic_positions_compile(view):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a fallback to the interpreter warns: fail on it
+        traced = ember.jit.trace(lambda x: view(x) * 2, (randn(3, 5, 4),), dynamic_dims={0: {0: "N", 1: "T"}})
+    assert traced.backend == "llvm"
+    for shape in ((3, 5, 4), (2, 9, 4), (1, 3, 4)):
+        x = randn(*shape, seed=shape[1])
+        np.testing.assert_array_equal(traced(x).numpy(), (view(x) * 2).numpy())
