@@ -36,15 +36,15 @@ from ..symbolic import Expr, parse_dim, parse_expr
 from .engine import CompiledModule
 from .status import raise_status
 
-__all__ = ["ALIGNMENT", "DTYPES", "Binding", "Executor", "Program", "TensorSpec", "format_shape"]
+__all__ = ["ALIGNMENT", "SIGNATURE_DTYPES", "Binding", "Executor", "Program", "TensorSpec", "format_shape"]
 
 ALIGNMENT = 64
 # Bindings kept per executor: one per distinct set of input shapes (a server sees a handful of batch sizes; a
 # caller cycling through thousands re-binds, which costs what a first call costs).
 MAX_BINDINGS = 64
 _NO_BYTES = ctypes.c_char * 0
-# The dtypes a compiled graph's inputs and outputs may have, by NumPy name.
-DTYPES = ("float32", "float64", "float16", "int8", "uint8", "int16", "int32", "int64", "bool")
+# The dtypes a compiled graph's inputs and outputs may have, by NumPy name (weights: format.DTYPES).
+SIGNATURE_DTYPES = ("float32", "float64", "float16", "int8", "uint8", "int16", "int32", "int64", "bool")
 
 
 def format_shape(shape: Sequence) -> str:
@@ -80,15 +80,40 @@ class TensorSpec:
 
     @staticmethod
     def from_json(data: dict) -> TensorSpec:
+        """The spec a manifest entry describes, its JSON types exact; ``ValueError`` names what is malformed."""
         try:
-            dtype = str(data["dtype"])
-            if not isinstance(data["shape"], list):
-                raise ValueError(f"a shape must be a list, got {type(data['shape']).__name__}")
-            if dtype not in DTYPES:
-                raise ValueError(f"unknown dtype {dtype!r} (one of {', '.join(DTYPES)})")
-            return TensorSpec(str(data["name"]), np.dtype(dtype), tuple(parse_dim(d) for d in data["shape"]))
+            name, dtype, shape = _typed(data, "name", str), _typed(data, "dtype", str), _typed(data, "shape", list)
+            if dtype not in SIGNATURE_DTYPES:
+                raise ValueError(f"unknown dtype {dtype!r} (one of {', '.join(SIGNATURE_DTYPES)})")
+            return TensorSpec(name, np.dtype(dtype), tuple(parse_dim(d) for d in shape))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed tensor spec {data!r}: {error}") from None
+
+
+def _typed(data: dict, key: str, kind: type, default: object = ...) -> object:
+    """``data[key]`` when it has exactly the JSON type ``kind`` (an int is a non-negative int, never a bool or a
+    float or a string that ``int()`` would take: a size the code trusts must be what the producer wrote)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+    if key not in data and default is not ...:
+        return default
+    value = data[key]
+    if type(value) is not kind or (kind is int and value < 0):
+        raise TypeError(f"'{key}' must be a{' non-negative' if kind is int else ''} {kind.__name__}, got {value!r}")
+    return value
+
+
+def _strings(values: list, what: str) -> list[str]:
+    if not all(type(v) is str for v in values):
+        raise TypeError(f"'{what}' must hold strings, got {values!r}")
+    return list(values)
+
+
+def _symbol_range(name: str, bounds: object) -> tuple[int, int | None]:
+    if not (type(bounds) is list and len(bounds) == 2 and type(bounds[0]) is int and bounds[0] >= 0
+            and (bounds[1] is None or type(bounds[1]) is int and bounds[1] >= bounds[0])):
+        raise TypeError(f"the range of '{name}' must be [low, high or null] with 0 <= low <= high, got {bounds!r}")
+    return bounds[0], bounds[1]
 
 
 @dataclass
@@ -120,17 +145,20 @@ class Program:
 
     @staticmethod
     def from_json(data: dict, ir_text: str) -> Program:
-        """The program a manifest describes; ``ValueError`` names what is malformed."""
+        """The program a manifest describes, its JSON types exact; ``ValueError`` names what is malformed."""
         try:
-            ranges = {str(k): (int(v[0]), None if v[1] is None else int(v[1]))
-                      for k, v in dict(data.get("symbol_ranges", {})).items()}
-            program = Program(ir_text, str(data["entry"]), None if data["prepare"] is None else str(data["prepare"]),
-                              [str(s) for s in data["symbols"]], [TensorSpec.from_json(s) for s in data["inputs"]],
-                              [TensorSpec.from_json(s) for s in data["outputs"]], int(data["n_weights"]),
-                              parse_expr(data["arena_size"]), int(data["packed_size"]), ranges,
-                              [parse_expr(g) for g in data.get("guards", [])],
-                              [TensorSpec.from_json(w) for w in data.get("weights", [])])
-        except (KeyError, TypeError, IndexError, AttributeError) as error:
+            required = isinstance(data, dict) and "prepare" in data and data["prepare"] is not None
+            prepare = _typed(data, "prepare", str) if required else data["prepare"]
+            ranges = _typed(data, "symbol_ranges", dict, {})
+            program = Program(ir_text, _typed(data, "entry", str), prepare,
+                              _strings(_typed(data, "symbols", list), "symbols"),
+                              [TensorSpec.from_json(s) for s in _typed(data, "inputs", list)],
+                              [TensorSpec.from_json(s) for s in _typed(data, "outputs", list)],
+                              _typed(data, "n_weights", int), parse_expr(_typed(data, "arena_size", str)),
+                              _typed(data, "packed_size", int), {k: _symbol_range(k, v) for k, v in ranges.items()},
+                              [parse_expr(g) for g in _strings(_typed(data, "guards", list, []), "guards")],
+                              [TensorSpec.from_json(w) for w in _typed(data, "weights", list, [])])
+        except (KeyError, TypeError) as error:
             raise ValueError(f"malformed program description: {type(error).__name__}: {error}") from None
         program.validate()
         return program

@@ -61,6 +61,13 @@ def test_program_round_trips_through_its_manifest_form():
     (lambda d: d["inputs"][0].update(dtype="object"), ValueError, "unknown dtype 'object'"),
     (lambda d: d.update(n_weights=-1), ValueError, "negative"),
     (lambda d: d["inputs"][0].update(shape=["M", 7]), ValueError, "undeclared"),
+    # Sizes the code trusts must have exactly the JSON type the producer writes.
+    (lambda d: d.update(n_weights=str(d["n_weights"])), ValueError, "'n_weights' must be a non-negative int"),
+    (lambda d: d.update(packed_size=float(d["packed_size"])), ValueError, "'packed_size' must be"),
+    (lambda d: d.update(packed_size=True), ValueError, "'packed_size' must be"),
+    (lambda d: d["outputs"][0].update(shape={}), ValueError, "'shape' must be a non-negative list|must be a list"),
+    (lambda d: d.update(symbol_ranges={"N": [1]}), ValueError, "range of 'N'"),
+    (lambda d: d.update(symbols=["N", 3]), ValueError, "'symbols' must hold strings"),
 ])
 def test_malformed_program_descriptions_are_refused(change, error, match):
     _, compiled = _two_input_graph()

@@ -26,7 +26,7 @@ from .elementwise import emit_pointwise
 from .movement import for_each_element
 from .parallel import rebind
 from .reduce import nested_loops
-from .scalar_ops import _call, cast_value, constant, intrinsic
+from .scalar_ops import call_math, cast_value, constant, intrinsic
 
 __all__: list[str] = []
 
@@ -164,11 +164,11 @@ def lower_logspace(ctx: KernelContext) -> None:
         span = _float32(span)
     step = b.fdiv(ir.Constant(_DOUBLE, float(span)), b.sitofp(b.sub(steps, ir.Constant(I64, 1)), _DOUBLE))
     # A single step is base ** start (the raw bound).
-    single_power = _call(b, "pow", _DOUBLE, base, ir.Constant(_DOUBLE, float(node.attrs["start"])))
+    single_power = call_math(b, "pow", _DOUBLE, base, ir.Constant(_DOUBLE, float(node.attrs["start"])))
     with nested_loops(ctx, [node.attrs["steps"]], "i") as (i,):
         exponent = _ramp(ctx, i, steps, ir.Constant(_DOUBLE, float(start)), ir.Constant(_DOUBLE, float(end)), step,
                          False)
-        power = _call(b, "pow", _DOUBLE, base, exponent)
+        power = call_math(b, "pow", _DOUBLE, base, exponent)
         power = b.select(b.icmp_signed("==", steps, ir.Constant(I64, 1)), single_power, power)
         out.store(b, ctx.offset(out, [i]), _to_dtype(b, power, dt))
 

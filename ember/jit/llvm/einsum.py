@@ -1,6 +1,6 @@
 """``einsum``: one loop nest over every label of the equation, for any equation the op accepts.
 
-The equation is resolved as the eager op resolves it (``ember/tensor/ops/einsum.py``'s ``_plan``: ellipses
+The equation is resolved as the eager op resolves it (``ember/tensor/ops/einsum.py``'s ``einsum_plan``: ellipses
 expanded, implicit outputs, labels compacted). The kernel loops over the output's labels outside and the
 summed labels inside; each operand is read through its strides, a label repeated in one operand (a diagonal)
 reading that operand at the same index in both dims, and a size-1 dim broadcast against a longer label
@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 import llvmlite.ir as ir
 
 from ...tensor import dtypes
-from ...tensor.ops.einsum import _plan
+from ...tensor.ops.einsum import einsum_plan
 from ..symbolic import as_expr
 from .codegen import KernelContext, Operand, count_loop, llvm_type, lowering
 from .movement import for_each_element
@@ -84,7 +84,7 @@ def lower_einsum(ctx: KernelContext) -> None:
     node, out = ctx.node, ctx.outputs[0]
     operands = [ctx.tensor(v) for v in node.operands[0]]
     # The labels depend on the equation and the ranks only (the eager op checked the sizes when tracing).
-    plan = _plan(node.attrs["equation"], tuple((2,) * len(o.shape) for o in operands))
+    plan = einsum_plan(node.attrs["equation"], tuple((2,) * len(o.shape) for o in operands))
     sizes = _label_sizes(operands, plan.op_labels, plan.out_labels, tuple(out.shape))
     ctx.report(_extents(ctx, sizes)[1], 1)
     summed = [label for label in sorted(sizes) if label not in plan.out_labels]

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 import llvmlite.ir as ir
 
+from ember_runtime.cpu.gemm_microkernel import counted_loop
+
 from ..ir import Node, Value
 from ..passes.fusion import ELEMENTWISE_OPS, FUSED
 from ..symbolic import as_expr
 from .codegen import I64, KernelContext, Operand, lowering
-from .gemm_microkernel import counted_loop
 from .parallel import parallel_rows, rebind
 from .scalar_ops import cast_value, emit_elementwise
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 
+from ember_runtime.cpu.executor import ALIGNMENT  # the arena's alignment is part of the calling convention
+
 from ..symbolic import SymExpr, as_expr
 
 __all__ = ["ALIGNMENT", "ArenaPlan", "Request", "align", "covers", "plan_arena"]
 
-ALIGNMENT = 64
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ from contextlib import contextmanager
 
 import llvmlite.ir as ir
 
+from ember_runtime.cpu.gemm_microkernel import counted_loop, smin
 from ember_runtime.cpu.threadpool import PARALLEL_FOR
 
 from ..symbolic import SymExpr, as_expr
 from .codegen import I64, PTR, KernelContext, Operand, SymEmitter
-from .gemm_microkernel import counted_loop
 
 __all__ = ["GRAIN", "MAX_TASKS", "flat_range", "parallel_for", "parallel_rows", "rebind", "task_context", "task_count"]
 
@@ -44,10 +44,6 @@ def _const(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
 
-def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
 def task_count(ctx: KernelContext, work_items: ir.Value, grain: int = GRAIN) -> ir.Value:
     """``ceil(work_items / grain)`` clamped to ``[1, MAX_TASKS]``: a function of the problem size only, never of
     the thread count, so every thread count splits the work the same way."""
@@ -55,7 +51,7 @@ def task_count(ctx: KernelContext, work_items: ir.Value, grain: int = GRAIN) -> 
     if isinstance(work_items, ir.Constant):
         return _const(max(1, min(MAX_TASKS, -(-int(work_items.constant) // grain))))
     tasks = b.sdiv(b.add(work_items, _const(grain - 1)), _const(grain))
-    tasks = _smin(b, tasks, _const(MAX_TASKS))
+    tasks = smin(b, tasks, _const(MAX_TASKS))
     return b.select(b.icmp_signed("<", tasks, _const(1)), _const(1), tasks)
 
 
@@ -192,7 +188,7 @@ def parallel_rows(ctx: KernelContext, sizes: Sequence[SymExpr | int], row_work: 
             emit(ctx, indices)
         return
     b = ctx.builder
-    tasks = _smin(b, tasks, rows)
+    tasks = smin(b, tasks, rows)
     names = sorted(ctx.sym.symbols)
     pointers = list(dict.fromkeys(
         [op.ptr for op in ctx._tensors.values()] + [op.ptr for op in ctx.outputs] +

@@ -21,6 +21,8 @@ import math
 
 import llvmlite.ir as ir
 
+from ember_runtime.cpu.gemm_microkernel import smin
+
 from ...tensor import dtypes
 from .codegen import I64, KernelContext, llvm_type, lowering, unsupported
 from .layout import contiguous_strides
@@ -33,10 +35,6 @@ __all__ = ["lower_avg_pool", "lower_max_pool"]
 
 def _const(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
-
-
-def _smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 def _smax(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
@@ -152,7 +150,7 @@ def _max_pool_plane(ctx: KernelContext, outer: list[ir.Value]) -> None:
         for d, start in enumerate(starts):
             before = b.sub(_const(0), start)
             steps = b.sdiv(b.add(before, _const(dilation[d] - 1)), _const(dilation[d]))
-            steps = b.select(b.icmp_signed(">", before, _const(0)), _smin(b, steps, _const(kernel[d] - 1)), _const(0))
+            steps = b.select(b.icmp_signed(">", before, _const(0)), smin(b, steps, _const(kernel[d] - 1)), _const(0))
             first.append(b.add(start, b.mul(steps, _const(dilation[d]))))
         best, chosen = _lowest(dt), window.flat(first)
         for tap in itertools.product(*map(range, kernel)):
@@ -176,8 +174,8 @@ def _divisor(ctx: KernelContext, window: _Window, starts: list[ir.Value], includ
     total = _const(1)
     for d, start in enumerate(starts):
         size = ctx.sym(window.in_sizes[d])
-        end = _smin(b, b.add(start, _const(window.kernel[d])), b.add(size, _const(window.padding[d])))
-        clipped = (start, end) if include_pad else (_smax(b, start, _const(0)), _smin(b, end, size))
+        end = smin(b, b.add(start, _const(window.kernel[d])), b.add(size, _const(window.padding[d])))
+        clipped = (start, end) if include_pad else (_smax(b, start, _const(0)), smin(b, end, size))
         count = b.sub(clipped[1], clipped[0])
         total = b.mul(total, count)
     return total

@@ -38,7 +38,8 @@ from .parallel import parallel_rows
 from .scalar_ops import cast_value, constant, intrinsic, math_function
 from .vmath import splat
 
-__all__ = ["lanes_for", "nested_loops"]
+__all__ = ["fit_lanes", "lane_indices", "lanes_for", "load_lanes", "nested_loops", "reduce_step", "reduced_loops",
+           "reduction_identity", "row_pass", "store_lanes", "sum_products"]
 
 _MAX_LANES = 64
 # Vectors of neighbouring outputs per block of columns, the unit of parallel work of a reduction across them.
@@ -58,7 +59,7 @@ def lanes_for(dt: dtypes.dtype, vector_bits: int, registers: int) -> int:
     return max(2, min(_MAX_LANES, registers * vector_bits // bits))
 
 
-def _fit(lanes: int, length, register: int) -> int:
+def fit_lanes(lanes: int, length, register: int) -> int:
     """``lanes`` for a row of ``length``, or fewer when ``length`` is static: the least power of two covering it
     (folding lanes that would only hold the neutral element costs time), and 1 (a scalar loop) for rows shorter
     than one ``register`` of lanes, where the fold would cost more than the row."""
@@ -74,7 +75,7 @@ def _accumulator_type(op: str, dt: dtypes.dtype) -> dtypes.dtype:
     return dtypes.float64 if dt is dtypes.float32 and op in ("sum", "mean") else dt
 
 
-def _initial(op: str, dt: dtypes.dtype) -> ir.Constant:
+def reduction_identity(op: str, dt: dtypes.dtype) -> ir.Constant:
     if op in ("sum", "mean"):
         return constant(dt, 0)
     largest = op == "amax"
@@ -87,7 +88,7 @@ def _initial(op: str, dt: dtypes.dtype) -> ir.Constant:
     return ir.Constant(llvm_type(dt), low if largest else high)
 
 
-def _combine(b: ir.IRBuilder, op: str, dt: dtypes.dtype, acc: ir.Value, x: ir.Value) -> ir.Value:
+def reduce_step(b: ir.IRBuilder, op: str, dt: dtypes.dtype, acc: ir.Value, x: ir.Value) -> ir.Value:
     """``acc`` and ``x`` (scalars or vectors of ``dt``) combined by ``op``."""
     if op in ("sum", "mean"):
         if dt is dtypes.bool:
@@ -107,7 +108,8 @@ def _masked(b: ir.IRBuilder, name: str, ret: ir.Type, args: list[ir.Value]) -> i
     return b.call(fn, args)
 
 
-def _load(b: ir.IRBuilder, operand: Operand, index: ir.Value, width: int, mask: ir.Value | None = None) -> ir.Value:
+def load_lanes(b: ir.IRBuilder, operand: Operand, index: ir.Value, width: int,
+               mask: ir.Value | None = None) -> ir.Value:
     """``width`` consecutive elements of ``operand`` from linear ``index`` (one: a scalar), in compute type; with
     ``mask``, only the lanes it sets are read (the others are zero)."""
     if width == 1:
@@ -125,7 +127,8 @@ def _load(b: ir.IRBuilder, operand: Operand, index: ir.Value, width: int, mask: 
     return value
 
 
-def _store(b: ir.IRBuilder, operand: Operand, index: ir.Value, value: ir.Value, mask: ir.Value | None = None) -> None:
+def store_lanes(b: ir.IRBuilder, operand: Operand, index: ir.Value, value: ir.Value,
+                mask: ir.Value | None = None) -> None:
     """``value`` (a scalar or vector in compute type) stored at linear ``index`` of ``operand`` onwards; with
     ``mask``, only the lanes it sets."""
     if not isinstance(value.type, ir.VectorType):
@@ -148,7 +151,7 @@ class _Accumulator:
     def __init__(self, ctx: KernelContext, op: str, dt: dtypes.dtype, lanes: int):
         self.b, self.op, self.dt, self.lanes = ctx.builder, op, dt, lanes
         self.type = ir.VectorType(llvm_type(dt), lanes) if lanes > 1 else llvm_type(dt)
-        initial = _initial(op, dt)
+        initial = reduction_identity(op, dt)
         self.initial = ir.Constant(self.type, [initial.constant] * lanes) if lanes > 1 else initial
         self.slot = ctx.sym.builder.alloca(self.type)
 
@@ -159,7 +162,7 @@ class _Accumulator:
         """Combine ``x`` (of the accumulator's type); with ``mask``, only the lanes it sets."""
         if mask is not None:
             x = self.b.select(mask, x, self.initial)
-        self.b.store(_combine(self.b, self.op, self.dt, self.b.load(self.slot), x), self.slot)
+        self.b.store(reduce_step(self.b, self.op, self.dt, self.b.load(self.slot), x), self.slot)
 
     def result(self) -> ir.Value:
         """The partial results combined: the vector folded in halves (a fixed tree)."""
@@ -170,18 +173,18 @@ class _Accumulator:
         while vector.type.count > 1:
             half = vector.type.count // 2
             undefined = ir.Constant(vector.type, ir.Undefined)
-            low = b.shuffle_vector(vector, undefined, _indices(range(half)))
-            high = b.shuffle_vector(vector, undefined, _indices(range(half, 2 * half)))
-            vector = _combine(b, self.op, self.dt, low, high)
+            low = b.shuffle_vector(vector, undefined, lane_indices(range(half)))
+            high = b.shuffle_vector(vector, undefined, lane_indices(range(half, 2 * half)))
+            vector = reduce_step(b, self.op, self.dt, low, high)
         return b.extract_element(vector, ir.Constant(ir.IntType(32), 0))
 
 
-def _indices(values) -> ir.Constant:
+def lane_indices(values) -> ir.Constant:
     values = list(values)
     return ir.Constant(ir.VectorType(ir.IntType(32), len(values)), values)
 
 
-def _row_pass(ctx: KernelContext, count: ir.Value, lanes: int, body: Callable) -> None:
+def row_pass(ctx: KernelContext, count: ir.Value, lanes: int, body: Callable) -> None:
     """``body(index, width, mask)`` over a row of ``count``: chunks of ``lanes`` (``mask`` None), then the rest
     as one chunk with ``mask`` setting its lanes; with ``lanes`` 1, every element (``width`` 1)."""
     b = ctx.builder
@@ -196,11 +199,11 @@ def _row_pass(ctx: KernelContext, count: ir.Value, lanes: int, body: Callable) -
     done = b.mul(chunks, step)
     rest = b.trunc(b.sub(count, done), ir.IntType(32))
     with b.if_then(b.icmp_unsigned("!=", rest, ir.Constant(ir.IntType(32), 0))):
-        mask = b.icmp_unsigned("<", _indices(range(lanes)), splat(b, rest, ir.VectorType(ir.IntType(32), lanes)))
+        mask = b.icmp_unsigned("<", lane_indices(range(lanes)), splat(b, rest, ir.VectorType(ir.IntType(32), lanes)))
         body(done, lanes, mask)
 
 
-def _reduced_loops(source: Operand, dims: tuple) -> list[tuple]:
+def reduced_loops(source: Operand, dims: tuple) -> list[tuple]:
     """``(size, stride)`` of the loops over the reduced dims, outermost first: size-1 dims dropped, and
     neighbours merged where the outer one's stride is the inner one's extent."""
     loops = [(source.shape[d], source.strides[d]) for d in dims if source.shape[d] != 1]
@@ -226,15 +229,15 @@ def lower_reduction(ctx: KernelContext) -> None:
     acc_dt = dtypes.float64 if statistic else _accumulator_type(node.op, compute)
     rank = len(source.shape)
     kept = [d for d in range(rank) if d not in dims]
-    loops = _reduced_loops(source, dims)
+    loops = reduced_loops(source, dims)
     contiguous = bool(loops) and loops[-1][1] == 1
     wide, register = lanes_for(acc_dt, ctx.host_vector_bits, 4), lanes_for(acc_dt, ctx.host_vector_bits, 1)
-    lanes = _fit(wide, loops[-1][0], register) if contiguous else 1
+    lanes = fit_lanes(wide, loops[-1][0], register) if contiguous else 1
     # Otherwise, when the source's innermost dim is kept and contiguous, a vector of neighbouring outputs
     # accumulates at once, each lane in the same order as alone.
     across = 1
     if not contiguous and loops and kept and kept[-1] == rank - 1 and source.strides[-1] == 1:
-        across = _fit(wide, source.shape[-1], 2)
+        across = fit_lanes(wide, source.shape[-1], 2)
     # The output is contiguous in the reduced shape: keepdim leaves size-1 dims where the reduced ones were.
     out_strides = [out.strides[d] for d in kept] if node.attrs["keepdim"] else list(out.strides)
 
@@ -256,21 +259,21 @@ def lower_reduction(ctx: KernelContext) -> None:
             acc.reset()
             if across > 1:
                 with nested_loops(ctx, [size for size, _ in loops], "r") as inner:
-                    at = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in loops]))
-                    x = cast_value(b, _load(b, source, at, width, mask), source.dtype, acc_dt)
+                    at = b.add(base, sum_products(b, ctx, inner, [stride for _, stride in loops]))
+                    x = cast_value(b, load_lanes(b, source, at, width, mask), source.dtype, acc_dt)
                     acc.add(x if transform is None else transform(x))
                 return b.load(acc.slot)
             with nested_loops(ctx, [size for size, _ in loops[:-1]], "r") as inner:
-                row = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in loops[:-1]]))
+                row = b.add(base, sum_products(b, ctx, inner, [stride for _, stride in loops[:-1]]))
                 stride = ctx.sym(loops[-1][1]) if loops else None
 
                 def body(i: ir.Value, width: int, mask: ir.Value | None) -> None:
                     at = b.add(row, i if contiguous or stride is None else b.mul(i, stride))
-                    x = cast_value(b, _load(b, source, at, width, mask), source.dtype, acc_dt)
+                    x = cast_value(b, load_lanes(b, source, at, width, mask), source.dtype, acc_dt)
                     acc.add(x if transform is None else transform(x), mask)
 
                 if loops:
-                    _row_pass(ctx, ctx.sym(loops[-1][0]), lanes, body)
+                    row_pass(ctx, ctx.sym(loops[-1][0]), lanes, body)
                 else:  # every reduced dim has size 1 (or there are none): the one element
                     body(ir.Constant(I64, 0), 1, None)
             return acc.result()
@@ -302,18 +305,18 @@ def lower_reduction(ctx: KernelContext) -> None:
         if across > 1:
             # outer ends with the block of columns: [block * j, block * (j + 1)) of the kept last dim.
             first = b.mul(outer[-1], ir.Constant(I64, block))
-            base = b.add(_sum_products(b, ctx, outer[:-1], [source.strides[d] for d in kept[:-1]]), first)
-            out_base = b.add(_sum_products(b, ctx, outer[:-1], out_strides[:-1]), first)
+            base = b.add(sum_products(b, ctx, outer[:-1], [source.strides[d] for d in kept[:-1]]), first)
+            out_base = b.add(sum_products(b, ctx, outer[:-1], out_strides[:-1]), first)
             left = b.sub(ctx.sym(source.shape[-1]), first)
             columns = b.select(b.icmp_signed("<", left, ir.Constant(I64, block)), left, ir.Constant(I64, block))
 
             def group(i: ir.Value, width: int, mask: ir.Value | None) -> None:
-                _store(b, out, b.add(out_base, i), result(b.add(base, i), width, mask), mask)
+                store_lanes(b, out, b.add(out_base, i), result(b.add(base, i), width, mask), mask)
 
-            _row_pass(ctx, columns, across, group)
+            row_pass(ctx, columns, across, group)
         else:
-            base = _sum_products(b, ctx, outer, [source.strides[d] for d in kept])
-            out.store(b, _sum_products(b, ctx, outer, out_strides), result(base, 1, None))
+            base = sum_products(b, ctx, outer, [source.strides[d] for d in kept])
+            out.store(b, sum_products(b, ctx, outer, out_strides), result(base, 1, None))
 
     # Each output is reduced alone, in the same order on any thread: split the outputs over tasks (with across,
     # blocks of columns, a whole number of vectors each, so that only the last block has a masked tail).
@@ -327,7 +330,7 @@ def lower_reduction(ctx: KernelContext) -> None:
         parallel_rows(ctx, [source.shape[d] for d in kept], per_output, emit_outputs, "out")
 
 
-def _sum_products(b: ir.IRBuilder, ctx: KernelContext, indices: list, strides: list) -> ir.Value:
+def sum_products(b: ir.IRBuilder, ctx: KernelContext, indices: list, strides: list) -> ir.Value:
     total = ir.Constant(I64, 0)
     for index, stride in zip(indices, strides, strict=True):
         if stride == 0:
@@ -352,7 +355,7 @@ def lower_softmax(ctx: KernelContext) -> None:
     contiguous = dim == rank - 1 and source.strides[dim] == 1
     # One register wide: the exponential's polynomial keeps many registers busy already.
     register = lanes_for(dt, ctx.host_vector_bits, 1)
-    lanes = _fit(register, source.shape[dim], register) if contiguous else 1
+    lanes = fit_lanes(register, source.shape[dim], register) if contiguous else 1
 
     def emit_row(ctx: KernelContext, outer: list[ir.Value]) -> None:
         """The row at the other dims' indices ``outer``, emitted with ``ctx`` (the kernel's or a task's)."""
@@ -361,8 +364,8 @@ def lower_softmax(ctx: KernelContext) -> None:
         top, total = _Accumulator(ctx, "amax", dt, lanes), _Accumulator(ctx, "sum", dt, lanes)
         length = ctx.sym(source.shape[dim])
         src_stride, out_stride = ctx.sym(source.strides[dim]), ctx.sym(out.strides[dim])
-        src_row = _sum_products(b, ctx, outer, [source.strides[d] for d in others])
-        out_row = _sum_products(b, ctx, outer, [out.strides[d] for d in others])
+        src_row = sum_products(b, ctx, outer, [source.strides[d] for d in others])
+        out_row = sum_products(b, ctx, outer, [out.strides[d] for d in others])
 
         def src_at(i: ir.Value) -> ir.Value:
             return b.add(src_row, i if contiguous else b.mul(i, src_stride))
@@ -371,21 +374,21 @@ def lower_softmax(ctx: KernelContext) -> None:
             return b.add(out_row, i if contiguous else b.mul(i, out_stride))
 
         def element(i: ir.Value, width: int, mask: ir.Value | None) -> ir.Value:
-            return cast_value(b, _load(b, source, src_at(i), width, mask), source.dtype, dt)
+            return cast_value(b, load_lanes(b, source, src_at(i), width, mask), source.dtype, dt)
 
         top.reset()
-        _row_pass(ctx, length, lanes, lambda i, width, mask: top.add(element(i, width, mask), mask))
+        row_pass(ctx, length, lanes, lambda i, width, mask: top.add(element(i, width, mask), mask))
         row_max = top.result()
 
         def exponentials(i: ir.Value, width: int, mask: ir.Value | None) -> None:
             x = element(i, width, mask)
             e = math_function(b, "exp", b.fsub(x, splat(b, row_max, x.type)))
             if node.op == "softmax":
-                _store(b, out, out_at(i), e, mask)
+                store_lanes(b, out, out_at(i), e, mask)
             total.add(e, mask)
 
         total.reset()
-        _row_pass(ctx, length, lanes, exponentials)
+        row_pass(ctx, length, lanes, exponentials)
         row_sum = total.result()
         log_sum = math_function(b, "log", row_sum) if node.op == "log_softmax" else None
         # Multiplying by 1/sum (as PyTorch does) instead of dividing each element: within 1 ulp, and a vector
@@ -394,15 +397,15 @@ def lower_softmax(ctx: KernelContext) -> None:
 
         def normalise(i: ir.Value, width: int, mask: ir.Value | None) -> None:
             if node.op == "softmax":
-                e = _load(b, out, out_at(i), width, mask)
-                _store(b, out, out_at(i), b.fmul(e, splat(b, inverse, e.type)), mask)
+                e = load_lanes(b, out, out_at(i), width, mask)
+                store_lanes(b, out, out_at(i), b.fmul(e, splat(b, inverse, e.type)), mask)
             else:
                 # (x - max) - log(sum): x - max is exact near the maximum, where the result is small.
                 x = element(i, width, mask)
                 shifted = b.fsub(x, splat(b, row_max, x.type))
-                _store(b, out, out_at(i), b.fsub(shifted, splat(b, log_sum, x.type)), mask)
+                store_lanes(b, out, out_at(i), b.fsub(shifted, splat(b, log_sum, x.type)), mask)
 
-        _row_pass(ctx, length, lanes, normalise)
+        row_pass(ctx, length, lanes, normalise)
 
     # Rows are independent and each is computed the same way on any thread: split them over tasks.
     parallel_rows(ctx, [source.shape[d] for d in others], source.shape[dim], emit_row, "row")

@@ -2,7 +2,7 @@
 logsumexp, the index reductions (argmax, argmin, max_dim, min_dim) and ``equal``.
 
 Each output element folds its slice (the reduced dims, merged where the source walks them as one, see
-:func:`.reduce._reduced_loops`) with a per-op ``step``; :class:`SliceReduction` runs the folds in vector lanes
+:func:`.reduce.reduced_loops`) with a per-op ``step``; :class:`SliceReduction` runs the folds in vector lanes
 where the memory layout allows (neighbouring outputs side by side, or lanes of partial results along a
 contiguous row merged in a fixed tree), so the order of operations depends only on the shape. As the eager
 kernels (``ember/tensor/ops/reduction.py``, ``extrema.py``,
@@ -27,17 +27,17 @@ from ...tensor import dtypes
 from ..symbolic import as_expr
 from .codegen import I64, KernelContext, Operand, lowering, unsupported
 from .reduce import (
-    _combine,
-    _fit,
-    _indices,
-    _initial,
-    _load,
-    _reduced_loops,
-    _row_pass,
-    _store,
-    _sum_products,
+    fit_lanes,
+    lane_indices,
     lanes_for,
+    load_lanes,
     nested_loops,
+    reduce_step,
+    reduced_loops,
+    reduction_identity,
+    row_pass,
+    store_lanes,
+    sum_products,
 )
 from .scalar_ops import cast_value, constant, intrinsic, math_function
 from .vmath import splat
@@ -89,15 +89,15 @@ class SliceReduction:
         self.kept = [d for d in range(rank) if d not in dims]
         out = ctx.outputs[0]
         self.out_strides = [out.strides[d] for d in self.kept] if keepdim else list(out.strides)
-        self.loops = _reduced_loops(source, dims)
+        self.loops = reduced_loops(source, dims)
         # The position of each reduced loop's index in the slice's row-major order (argmax's flat index).
         self.position_strides = self._position_strides()
         lanes = lanes_for(lane_dt, ctx.host_vector_bits, 2)
         self.along = self.across = 1
         if self.loops and self.loops[-1][1] == 1:
-            self.along = _fit(lanes, self.loops[-1][0], 4)
+            self.along = fit_lanes(lanes, self.loops[-1][0], 4)
         elif self.loops and self.kept and self.kept[-1] == rank - 1 and source.strides[-1] == 1:
-            self.across = _fit(lanes, source.shape[-1], 2)
+            self.across = fit_lanes(lanes, source.shape[-1], 2)
 
     def _position_strides(self) -> list:
         """The position step of each of :attr:`loops` in the slice's row-major order (argmax's flat index): the
@@ -115,13 +115,13 @@ class SliceReduction:
         ctx, b, source = self.ctx, self.b, self.source
         if self.across == 1:
             with nested_loops(ctx, [source.shape[d] for d in self.kept], "o") as outer:
-                emit(_sum_products(b, ctx, outer, [source.strides[d] for d in self.kept]),
-                     _sum_products(b, ctx, outer, self.out_strides), 1, None)
+                emit(sum_products(b, ctx, outer, [source.strides[d] for d in self.kept]),
+                     sum_products(b, ctx, outer, self.out_strides), 1, None)
             return
         with nested_loops(ctx, [source.shape[d] for d in self.kept[:-1]], "o") as outer:
-            base = _sum_products(b, ctx, outer, [source.strides[d] for d in self.kept[:-1]])
-            out_base = _sum_products(b, ctx, outer, self.out_strides[:-1])
-            _row_pass(ctx, ctx.sym(source.shape[-1]), self.across,
+            base = sum_products(b, ctx, outer, [source.strides[d] for d in self.kept[:-1]])
+            out_base = sum_products(b, ctx, outer, self.out_strides[:-1])
+            row_pass(ctx, ctx.sym(source.shape[-1]), self.across,
                       lambda i, width, mask: emit(b.add(base, i), b.add(out_base, i), width, mask))
 
     def fold(self, base: ir.Value, width: int, mask: ir.Value | None, initials: list[ir.Constant], step: Step,
@@ -140,19 +140,19 @@ class SliceReduction:
 
         def update(at: ir.Value, position: ir.Value, count: int, valid: ir.Value | None) -> None:
             values = [b.load(slot) for slot in slots]
-            new = step(values, _load(b, source, at, count, valid), position)
+            new = step(values, load_lanes(b, source, at, count, valid), position)
             for slot, old, value in zip(slots, values, new, strict=True):
                 b.store(value if valid is None or width > 1 else b.select(valid, value, old), slot)
 
         outer = self.loops[:-1] if self.along > 1 else self.loops
         with nested_loops(ctx, [size for size, _ in outer], "r") as inner:
-            at = b.add(base, _sum_products(b, ctx, inner, [stride for _, stride in outer]))
-            position = _sum_products(b, ctx, inner, self.position_strides[:len(outer)])
+            at = b.add(base, sum_products(b, ctx, inner, [stride for _, stride in outer]))
+            position = sum_products(b, ctx, inner, self.position_strides[:len(outer)])
             if self.along == 1:
                 update(at, splat(b, position, vector), width, mask)
             else:
                 iota = ir.Constant(vector, list(range(lanes)))
-                _row_pass(ctx, ctx.sym(self.loops[-1][0]), lanes, lambda i, count, valid: update(
+                row_pass(ctx, ctx.sym(self.loops[-1][0]), lanes, lambda i, count, valid: update(
                     b.add(at, i), b.add(splat(b, b.add(position, i), vector), iota), count, valid))
         values = [b.load(slot) for slot in slots]
         if self.along == 1 or width > 1:
@@ -163,11 +163,11 @@ class SliceReduction:
         return [b.extract_element(v, ir.Constant(ir.IntType(32), 0)) for v in values]
 
     def store(self, operand: Operand, at: ir.Value, value: ir.Value, mask: ir.Value | None) -> None:
-        _store(self.b, operand, at, value, mask)
+        store_lanes(self.b, operand, at, value, mask)
 
 
 def _half(b: ir.IRBuilder, vector: ir.Value, start: int, count: int) -> ir.Value:
-    return b.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined), _indices(range(start, start + count)))
+    return b.shuffle_vector(vector, ir.Constant(vector.type, ir.Undefined), lane_indices(range(start, start + count)))
 
 
 def _checked(node_op: str, *dts: dtypes.dtype) -> None:
@@ -232,7 +232,7 @@ def lower_sum_like(ctx: KernelContext) -> None:
     def combine(acc: ir.Value, x: ir.Value) -> ir.Value:
         if product:
             return b.fmul(acc, x) if acc_dt.is_floating_point else b.mul(acc, x)  # bool: i1 mul is and
-        return _combine(b, "sum", acc_dt, acc, x)
+        return reduce_step(b, "sum", acc_dt, acc, x)
 
     def step(acc: list[ir.Value], x: ir.Value, position: ir.Value) -> list[ir.Value]:
         x = cast_value(b, x, source.dtype, compute)
@@ -269,7 +269,8 @@ def lower_norm(ctx: KernelContext) -> None:
     acc_dt = compute if extreme else _wide(compute)
     if extreme:
         op = "amax" if p > 0 else "amin"
-        initial = constant(acc_dt, 0) if p > 0 else _initial("amin", acc_dt)  # the eager kernel's initial values
+        # the eager kernel's initial values
+        initial = constant(acc_dt, 0) if p > 0 else reduction_identity("amin", acc_dt)
     else:
         op, initial = "sum", constant(acc_dt, 0)
 
@@ -281,12 +282,12 @@ def lower_norm(ctx: KernelContext) -> None:
             size = b.fmul(size, size)
         elif not extreme and p != 1:
             size = intrinsic(b, "pow", size, _like(constant(acc_dt, p), size))
-        return [_combine(b, op, acc_dt, acc[0], size)]  # maximum/minimum propagate NaN, as np.max does
+        return [reduce_step(b, op, acc_dt, acc[0], size)]  # maximum/minimum propagate NaN, as np.max does
 
     walk = SliceReduction(ctx, source, _dims(node.attrs), node.attrs["keepdim"], acc_dt)
 
     def emit(base: ir.Value, at: ir.Value, width: int, mask: ir.Value | None) -> None:
-        value = walk.fold(base, width, mask, [initial], step, lambda x, y: [_combine(b, op, acc_dt, x[0], y[0])])[0]
+        value = walk.fold(base, width, mask, [initial], step, lambda x, y: [reduce_step(b, op, acc_dt, x[0], y[0])])[0]
         if p == 2:
             value = intrinsic(b, "sqrt", value)
         elif not extreme and p not in (0, 1):
@@ -308,11 +309,11 @@ def lower_logsumexp(ctx: KernelContext) -> None:
     walk = SliceReduction(ctx, source, _dims(node.attrs), node.attrs["keepdim"], acc_dt)
 
     def largest(x: list[ir.Value], y: list[ir.Value]) -> list[ir.Value]:
-        return [_combine(b, "amax", compute, x[0], y[0])]
+        return [reduce_step(b, "amax", compute, x[0], y[0])]
 
     def emit(base: ir.Value, at: ir.Value, width: int, mask: ir.Value | None) -> None:
         # The maximum (NaN propagates; an empty slice gives -inf), replaced by 0 where infinite.
-        top = walk.fold(base, width, mask, [_initial("amax", compute)],
+        top = walk.fold(base, width, mask, [reduction_identity("amax", compute)],
                         lambda acc, x, _: largest(acc, [cast_value(b, x, source.dtype, compute)]), largest)[0]
         infinite = b.fcmp_ordered("==", intrinsic(b, "fabs", top), _like(constant(compute, math.inf), top))
         top = b.select(infinite, _like(constant(compute, 0), top), top)
@@ -345,7 +346,7 @@ def lower_index_reduction(ctx: KernelContext) -> None:
         (None, ctx.outputs[0])
     # The running extreme starts at the type's far end with position 0, so a slice of only that value keeps
     # its first position; a strictly better element, or the first NaN, takes over (a NaN is never replaced).
-    initials = [_initial("amax" if largest else "amin", dt), ir.Constant(I64, 0)]
+    initials = [reduction_identity("amax" if largest else "amin", dt), ir.Constant(I64, 0)]
 
     def better(x: ir.Value, best: ir.Value) -> ir.Value:
         """Whether ``x`` strictly beats ``best``: a NaN beats any number, nothing beats a NaN."""

@@ -23,7 +23,7 @@ from ..ir import Node, Value
 from . import vmath
 from .codegen import I1, llvm_type, unsupported
 
-__all__ = ["cast_value", "constant", "emit_elementwise", "intrinsic", "math_function"]
+__all__ = ["call_math", "cast_value", "constant", "emit_elementwise", "intrinsic", "math_function", "select_extreme"]
 
 _VMATH = {"exp": vmath.exp, "expm1": vmath.expm1, "log": vmath.log, "log1p": vmath.log1p, "tanh": vmath.tanh,
           "erf": vmath.erf}
@@ -82,7 +82,7 @@ def cast_value(b: ir.IRBuilder, value: ir.Value, src: dtypes.dtype, dst: dtypes.
     return b.sext(value, target) if src.is_signed else b.zext(value, target)
 
 
-def _call(b: ir.IRBuilder, name: str, ty: ir.Type, *args: ir.Value) -> ir.Value:
+def call_math(b: ir.IRBuilder, name: str, ty: ir.Type, *args: ir.Value) -> ir.Value:
     module = b.module
     fn = module.globals.get(name)
     if fn is None:
@@ -94,11 +94,11 @@ def intrinsic(b: ir.IRBuilder, name: str, *args: ir.Value) -> ir.Value:
     """A call of the LLVM intrinsic ``llvm.<name>`` on ``args`` (all of one scalar or vector type)."""
     ty = args[0].type
     suffix = f"v{ty.count}{ty.element.intrinsic_name}" if isinstance(ty, ir.VectorType) else ty.intrinsic_name
-    return _call(b, f"llvm.{name}.{suffix}", ty, *args)
+    return call_math(b, f"llvm.{name}.{suffix}", ty, *args)
 
 
 def _libm(b: ir.IRBuilder, name: str, x: ir.Value) -> ir.Value:
-    return _call(b, name + ("f" if isinstance(x.type, ir.FloatType) else ""), x.type, x)
+    return call_math(b, name + ("f" if isinstance(x.type, ir.FloatType) else ""), x.type, x)
 
 
 def math_function(b: ir.IRBuilder, name: str, x: ir.Value) -> ir.Value:
@@ -110,7 +110,7 @@ def math_function(b: ir.IRBuilder, name: str, x: ir.Value) -> ir.Value:
     return _libm(b, name, x)
 
 
-def _max(b: ir.IRBuilder, dt: dtypes.dtype, x: ir.Value, y: ir.Value, largest: bool) -> ir.Value:
+def select_extreme(b: ir.IRBuilder, dt: dtypes.dtype, x: ir.Value, y: ir.Value, largest: bool) -> ir.Value:
     if _is_float(dt):
         return intrinsic(b, "maximum" if largest else "minimum", x, y)  # NaN propagates, as np.maximum
     if dt is dtypes.bool or not dt.is_signed:
@@ -199,7 +199,7 @@ def _unary(b: ir.IRBuilder, op: str, out: dtypes.dtype, x: ir.Value, attrs: dict
         return x if out is dtypes.bool or not out.is_signed else b.select(b.icmp_signed("<", x, constant(out, 0)),
                                                                           b.neg(x), x)
     if op == "relu":
-        return _max(b, out, x, constant(out, 0), True)
+        return select_extreme(b, out, x, constant(out, 0), True)
     if op == "sign":
         zero = constant(out, 0)
         if out is dtypes.bool:
@@ -279,8 +279,8 @@ def _binary(b: ir.IRBuilder, op: str, out: dtypes.dtype, args: _Args, attrs: dic
         x = args.get(0, out)
         low, high = args.get(1, out), args.get(2, out)
         if low is not None:
-            x = _max(b, out, x, low, True)
-        return x if high is None else _max(b, out, x, high, False)
+            x = select_extreme(b, out, x, low, True)
+        return x if high is None else select_extreme(b, out, x, high, False)
     if op == "lerp":
         start, stop, weight = args.get(0, out), args.get(1, out), args.get(2, out)
         diff = b.fsub(stop, start)
@@ -299,7 +299,7 @@ def _binary(b: ir.IRBuilder, op: str, out: dtypes.dtype, args: _Args, attrs: dic
     if op == "mul":
         return b.and_(x, y) if out is dtypes.bool else (b.fmul if is_float else b.mul)(x, y)
     if op in ("maximum", "minimum"):
-        return _max(b, out, x, y, op == "maximum")
+        return select_extreme(b, out, x, y, op == "maximum")
     if op in ("bitwise_and", "bitwise_or", "bitwise_xor") and not is_float:
         return {"bitwise_and": b.and_, "bitwise_or": b.or_, "bitwise_xor": b.xor}[op](x, y)
     if not is_float:

@@ -13,7 +13,7 @@ import llvmlite.ir as ir
 
 from ...tensor import dtypes
 from .codegen import I64, KernelContext, count_loop, llvm_type, lowering, unsupported
-from .reduce import _fit, _load, _row_pass, _store, _sum_products, lanes_for, nested_loops
+from .reduce import fit_lanes, lanes_for, load_lanes, nested_loops, row_pass, store_lanes, sum_products
 from .scalar_ops import cast_value, constant
 
 __all__ = ["lower_scan"]
@@ -43,7 +43,7 @@ def lower_scan(ctx: KernelContext) -> None:
     # (each in its own exact order), reading and writing whole rows instead of striding through memory.
     lanes = 1
     if others and others[-1] == rank - 1 and source.strides[-1] == 1:
-        lanes = _fit(lanes_for(acc_dt, ctx.host_vector_bits, 2), source.shape[-1], 2)
+        lanes = fit_lanes(lanes_for(acc_dt, ctx.host_vector_bits, 2), source.shape[-1], 2)
     slot_type = ir.VectorType(llvm_type(acc_dt), lanes) if lanes > 1 else llvm_type(acc_dt)
     running = ctx.sym.builder.alloca(slot_type)
     start = constant(acc_dt, 0 if node.op == "cumsum" else 1)
@@ -52,7 +52,7 @@ def lower_scan(ctx: KernelContext) -> None:
         """The running results of the slice at ``src_base`` (``width`` neighbouring ones, ``mask`` the valid)."""
         b.store(ir.Constant(slot_type, [start.constant] * lanes) if lanes > 1 else start, running)
         with count_loop(b, length, "i") as i:
-            x = _load(b, source, b.add(src_base, b.mul(i, src_stride)), width, mask)
+            x = load_lanes(b, source, b.add(src_base, b.mul(i, src_stride)), width, mask)
             x = cast_value(b, cast_value(b, x, source.dtype, result), result, acc_dt)
             acc = b.load(running)
             if node.op == "cumsum":
@@ -60,15 +60,15 @@ def lower_scan(ctx: KernelContext) -> None:
             else:
                 acc = b.fmul(acc, x) if acc_dt.is_floating_point else b.mul(acc, x)
             b.store(acc, running)
-            _store(b, out, b.add(out_base, b.mul(i, out_stride)), cast_value(b, acc, acc_dt, result), mask)
+            store_lanes(b, out, b.add(out_base, b.mul(i, out_stride)), cast_value(b, acc, acc_dt, result), mask)
 
     if lanes == 1:
         with nested_loops(ctx, [source.shape[d] for d in others], "o") as outer:
-            scan_slices(_sum_products(b, ctx, outer, [source.strides[d] for d in others]),
-                        _sum_products(b, ctx, outer, [out.strides[d] for d in others]), 1, None)
+            scan_slices(sum_products(b, ctx, outer, [source.strides[d] for d in others]),
+                        sum_products(b, ctx, outer, [out.strides[d] for d in others]), 1, None)
         return
     with nested_loops(ctx, [source.shape[d] for d in others[:-1]], "o") as outer:
-        src_row = _sum_products(b, ctx, outer, [source.strides[d] for d in others[:-1]])
-        out_row = _sum_products(b, ctx, outer, [out.strides[d] for d in others[:-1]])
-        _row_pass(ctx, ctx.sym(source.shape[-1]), lanes,
+        src_row = sum_products(b, ctx, outer, [source.strides[d] for d in others[:-1]])
+        out_row = sum_products(b, ctx, outer, [out.strides[d] for d in others[:-1]])
+        row_pass(ctx, ctx.sym(source.shape[-1]), lanes,
                   lambda j, width, mask: scan_slices(b.add(src_row, j), b.add(out_row, j), width, mask))

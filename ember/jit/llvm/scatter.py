@@ -23,7 +23,7 @@ from .codegen import I64, SCRATCH, KernelContext, Operand, lowering, unsupported
 from .elementwise import broadcast_strides, emit_copy, emit_pointwise
 from .gather import at_least_1d, broadcast_index_shape, checked_index, index_positions, load_index
 from .reduce import nested_loops
-from .scalar_ops import _max, cast_value, constant
+from .scalar_ops import cast_value, constant, select_extreme
 
 __all__ = ["combine"]
 
@@ -41,7 +41,7 @@ def combine(b: ir.IRBuilder, reduce: str, dt: dtypes.dtype, old: ir.Value, new: 
         if dt is dtypes.bool:
             return b.and_(old, new)
         return b.fmul(old, new) if dt.is_floating_point else b.mul(old, new)
-    return _max(b, dt, old, new, reduce == "amax")
+    return select_extreme(b, dt, old, new, reduce == "amax")
 
 
 def _identity(reduce: str, dt: dtypes.dtype) -> ir.Constant:

@@ -16,11 +16,13 @@ from contextlib import contextmanager
 
 import llvmlite.ir as ir
 
+from ember_runtime.cpu.gemm_microkernel import smin
+
 from ...tensor import dtypes
 from ..ir import Node
 from ..symbolic import as_expr
 from .codegen import I64, SCRATCH, KernelContext, Operand, count_loop, lowering, unsupported
-from .reduce import _sum_products, nested_loops
+from .reduce import nested_loops, sum_products
 
 __all__ = ["lower_sort"]
 
@@ -42,11 +44,6 @@ def _scratch_bytes(node: Node, vector_bits: int):
 
 
 SCRATCH["sort"] = SCRATCH["topk"] = _scratch_bytes
-
-
-def smin(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
-    """The smaller of two signed int64 values."""
-    return b.select(b.icmp_signed("<", x, y), x, y)
 
 
 @contextmanager
@@ -135,8 +132,8 @@ def lower_sort(ctx: KernelContext) -> None:
     others = [d for d in range(len(source.shape)) if d != dim]
     src_stride, out_stride = ctx.sym(source.strides[dim]), ctx.sym(values_out.strides[dim])
     with nested_loops(ctx, [source.shape[d] for d in others], "row") as outer:
-        src_row = _sum_products(b, ctx, outer, [source.strides[d] for d in others])
-        out_row = _sum_products(b, ctx, outer, [values_out.strides[d] for d in others])
+        src_row = sum_products(b, ctx, outer, [source.strides[d] for d in others])
+        out_row = sum_products(b, ctx, outer, [values_out.strides[d] for d in others])
         with count_loop(b, n, "load") as i:
             values[0].store(b, i, source.load(b, b.add(src_row, b.mul(i, src_stride))))
             positions[0].store(b, i, i)

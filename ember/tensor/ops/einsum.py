@@ -158,7 +158,7 @@ def _label_sizes(op_labels: list[list[int]], shapes: tuple) -> dict[int, int]:
 
 
 @lru_cache(maxsize=1024)
-def _plan(equation: str, shapes: tuple) -> _Plan:
+def einsum_plan(equation: str, shapes: tuple) -> _Plan:
     terms, out_term = _parse_equation(equation)
     if len(terms) < len(shapes):
         raise RuntimeError("einsum(): more operands were provided than specified in the equation")
@@ -196,7 +196,7 @@ def _plan(equation: str, shapes: tuple) -> _Plan:
 
 
 def _einsum_meta(operands: list[Tensor], equation: str) -> Meta:
-    plan = _plan(equation, tuple(t._shape for t in operands))
+    plan = einsum_plan(equation, tuple(t._shape for t in operands))
     # PyTorch sums an operand's private labels first with ``sum``, which widens bool and integers to int64,
     # then combines operands with mul (dtypes promote) or bmm (dtypes must agree, and bool is refused).
     kinds = [dtypes.int64 if alone and not t._dtype.is_floating_point else t._dtype
@@ -227,7 +227,7 @@ _OPTIMIZE_MIN_ELEMENTS = 4096
 
 
 def _einsum_kernel(operands: list[np.ndarray], equation: str) -> np.ndarray:
-    plan = _plan(equation, tuple(a.shape for a in operands))
+    plan = einsum_plan(equation, tuple(a.shape for a in operands))
     compute = _compute_dtype(operands)
     args: list[Any] = []
     for a, labels, shape in zip(operands, plan.op_labels, plan.op_shapes, strict=True):
@@ -284,7 +284,7 @@ def _einsum_backward(ctx: Any, grad: Tensor) -> list:
     from .ranges import eye
 
     operands = ctx.input(0)
-    plan = _plan(ctx.attrs["equation"], tuple(ctx.shape(0)))
+    plan = einsum_plan(ctx.attrs["equation"], tuple(ctx.shape(0)))
     # Mixed-dtype einsums promote; the gradient einsum contracts everything in grad's dtype.
     same = [t if t._dtype is grad._dtype else t.to(grad._dtype) for t in operands]
     sizes = {}
