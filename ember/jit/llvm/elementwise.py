@@ -61,6 +61,7 @@ def emit_pointwise(ctx: KernelContext, out: Operand, reads: list[Operand], compu
     dim is cut into rows of ``_ROW`` elements. Large nests run their rows in parallel (:func:`parallel_rows`)."""
     shape = tuple(out.shape)
     merged, strides = merge_dims(shape, [out.strides, *(broadcast_strides(r, shape) for r in reads)])
+    pointers = [out.ptr, *(r.ptr for r in reads)]  # (``out`` may be a window the lowering made of its output)
     if len(merged) <= 1:
         length = as_expr(merged[0] if merged else 1)
         steps = [s[0] if merged else 0 for s in strides]
@@ -73,7 +74,7 @@ def emit_pointwise(ctx: KernelContext, out: Operand, reads: list[Operand], compu
             end = b.select(b.icmp_signed("<", end, stop), end, stop)
             _row(task, out, reads, compute, begin, end, [ir.Constant(I64, 0)] * len(steps), steps)
 
-        parallel_rows(ctx, [(length + (_ROW - 1)) // _ROW], _ROW, chunk, "chunk")
+        parallel_rows(ctx, [(length + (_ROW - 1)) // _ROW], _ROW, chunk, "chunk", pointers=pointers)
         return
 
     def row(task: KernelContext, index: list[ir.Value]) -> None:
@@ -87,7 +88,7 @@ def emit_pointwise(ctx: KernelContext, out: Operand, reads: list[Operand], compu
             bases.append(base)
         _row(task, out, reads, compute, ir.Constant(I64, 0), task.sym(merged[-1]), bases, [s[-1] for s in strides])
 
-    parallel_rows(ctx, list(merged[:-1]), merged[-1], row, "row")
+    parallel_rows(ctx, list(merged[:-1]), merged[-1], row, "row", pointers=pointers)
 
 
 def _row(ctx: KernelContext, out: Operand, reads: list[Operand], compute, begin: ir.Value, end: ir.Value,

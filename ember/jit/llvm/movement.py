@@ -13,7 +13,6 @@ narrow...) produce no kernel here: later kernels read them through their strides
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 import llvmlite.ir as ir
@@ -99,10 +98,7 @@ def lower_cat(ctx: KernelContext) -> None:
         origin = b.gep(out.ptr, [ctx.sym(as_expr(first) * out.strides[dim])], inbounds=True,
                        source_etype=memory_type(out.dtype))
         window = Operand(origin, out.dtype, tuple(source.shape), tuple(strides))
-        # A context whose output is the window, so that a parallel copy captures the window's pointer.
-        window_ctx = copy.copy(ctx)
-        window_ctx.outputs = [window]
-        emit_pointwise(window_ctx, window, [source], lambda b, loaded, dt=source.dtype: cast_value(b, loaded[0], dt,
+        emit_pointwise(ctx, window, [source], lambda b, loaded, dt=source.dtype: cast_value(b, loaded[0], dt,
                                                                                             out.dtype))
         if not stacking:
             start = start + source.shape[dim]

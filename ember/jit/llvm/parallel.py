@@ -168,13 +168,15 @@ def flat_range(ctx: KernelContext, start: ir.Value, stop: ir.Value, sizes: Seque
 
 
 def parallel_rows(ctx: KernelContext, sizes: Sequence[SymExpr | int], row_work: SymExpr | int,
-                  emit: Callable[[KernelContext, list[ir.Value]], None], name: str, grain: int = GRAIN) -> None:
+                  emit: Callable[[KernelContext, list[ir.Value]], None], name: str, grain: int = GRAIN,
+                  pointers: Sequence[ir.Value] = ()) -> None:
     """For every index of the row-major nest ``sizes``: ``emit(task_ctx, indices)``, where each row costs about
     ``row_work`` work items; split in chunks of consecutive rows over the worker pool when the whole is at least
     two grains. ``emit`` gets a :class:`KernelContext` to emit with (the kernel's, or the task function's) and
     must write only its row's outputs; operands it holds from the kernel's context are read through
     :func:`rebind`. The kernel's scratch memory (``ctx.scratch``) is shared by every task: a parallel kernel
-    must not use it for per-row temporaries."""
+    must not use it for per-row temporaries. ``pointers``: further pointer values of the kernel ``emit`` reads
+    through :func:`rebind` (an operand the lowering made itself, such as a window of its output)."""
     total_rows = as_expr(1)
     for size in sizes:
         total_rows = total_rows * size
@@ -192,7 +194,7 @@ def parallel_rows(ctx: KernelContext, sizes: Sequence[SymExpr | int], row_work: 
     names = sorted(ctx.sym.symbols)
     pointers = list(dict.fromkeys(
         [op.ptr for op in ctx._tensors.values()] + [op.ptr for op in ctx.outputs] +
-        [p for p in (ctx.status, ctx.scratch) if p is not None]))
+        [p for p in (ctx.status, ctx.scratch) if p is not None] + list(pointers)))
     captures = [ctx.sym.symbols[n] for n in names] + pointers + [rows, tasks]
 
     def body(builder: ir.IRBuilder, task: ir.Value, values: list[ir.Value]) -> None:
